@@ -1,0 +1,11 @@
+"""textgen: fine-tune a small language model on your own text, evaluate it honestly,
+and generate from it.
+
+The public API lives in the submodules; this file stays import-light so that
+`textgen --help` does not pull in torch.
+"""
+
+from textgen_core.errors import TextgenError
+
+__all__ = ["TextgenError"]
+__version__ = "0.1.0"

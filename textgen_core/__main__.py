@@ -1,0 +1,3 @@
+from textgen_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,242 @@
+"""`textgen` command line: argument parsing only; the work is in the library.
+
+torch and transformers are imported inside the commands so `--help` is instant.
+Exit status: 0 success, 2 bad input or usage, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from textgen_core.config import DataConfig, GenerateConfig, TrainConfig
+from textgen_core.errors import TextgenError
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _quiet_libraries(quiet: bool) -> None:
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    datasets.logging.set_verbosity_error()
+    if quiet:
+        datasets.disable_progress_bars()
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    d, dd = TrainConfig(), DataConfig()
+    p.add_argument(
+        "--model",
+        default=d.model,
+        help="Hub id, local folder, or scratch:distilgpt2 / scratch:tiny (default %(default)s)",
+    )
+    p.add_argument("--epochs", type=float, default=d.epochs, help="default %(default)s")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
+    p.add_argument(
+        "--gradient-accumulation-steps",
+        type=int,
+        default=d.gradient_accumulation_steps,
+        help="micro-batches per optimizer step (default %(default)s)",
+    )
+    p.add_argument(
+        "--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)"
+    )
+    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="default %(default)s")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="default %(default)s")
+    p.add_argument(
+        "--max-grad-norm", type=float, default=d.max_grad_norm, help="default %(default)s"
+    )
+    p.add_argument("--chunk-size", type=int, default=dd.chunk_size, help="default %(default)s")
+    p.add_argument(
+        "--val-fraction", type=float, default=dd.val_fraction, help="default %(default)s"
+    )
+    p.add_argument(
+        "--test-fraction", type=float, default=dd.test_fraction, help="default %(default)s"
+    )
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
+    p.add_argument(
+        "--eval-steps",
+        type=int,
+        default=None,
+        help="evaluate and checkpoint every N steps (default: every epoch)",
+    )
+    p.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        default=d.early_stopping_patience,
+        help="evaluations without improvement before stopping; 0 = never (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        lr=args.lr,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm,
+        max_steps=args.max_steps,
+        eval_steps=args.eval_steps,
+        early_stopping_patience=args.early_stopping_patience or None,
+        seed=args.seed,
+        data=DataConfig(args.chunk_size, args.val_fraction, args.test_fraction, args.seed),
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = _train_config(args)
+    cfg.validate()  # before any heavy import, so a bad flag fails fast
+    _quiet_libraries(args.quiet)
+    from textgen_core.report import format_results
+    from textgen_core.train import train
+
+    results = train(
+        args.paths,
+        args.output,
+        cfg,
+        resume=args.resume,
+        force=args.force,
+        quiet=args.quiet,
+        warn=_warn,
+    )
+    print(format_results(results))
+    print(f"model saved to {args.output}/model; report in {args.output}/results.json")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    DataConfig(chunk_size=args.chunk_size).validate()
+    _quiet_libraries(True)
+    from textgen_core.data import chunk_all, tokenize
+    from textgen_core.evaluate import evaluate_loss
+    from textgen_core.ingest import load_corpus
+    from textgen_core.modeling import load_for_inference
+
+    corpus = load_corpus(args.paths)
+    for skipped in corpus.skipped:
+        _warn(f"warning: skipped {skipped.path}: {skipped.reason}")
+    model, tokenizer = load_for_inference(args.model)
+    tok = tokenize(corpus, tokenizer)
+    result = evaluate_loss(
+        model,
+        chunk_all(tok, args.chunk_size, tokenizer.pad_token_id),
+        batch_size=args.batch_size,
+        files=tok.files,
+    )
+    print(json.dumps({**result.to_dict(), "per_file": result.per_file}))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    cfg = GenerateConfig(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+        num_return_sequences=args.num_return_sequences,
+        stop=args.stop or [],
+    )
+    cfg.validate()
+    _quiet_libraries(True)
+    from textgen_core.generate import generate, stream
+    from textgen_core.modeling import load_for_inference
+
+    model, tokenizer = load_for_inference(args.model)
+    if cfg.num_return_sequences == 1:
+        print(args.prompt, end="", flush=True)
+        for piece in stream(model, tokenizer, args.prompt, cfg):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    for i, text in enumerate(generate(model, tokenizer, args.prompt, cfg), start=1):
+        print(f"=== {i} ===\n{args.prompt}{text}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _quiet_libraries(args.quiet)
+    from textgen_core.demo import run_demo
+
+    run_demo(args.output, model=args.model, quiet=args.quiet, warn=_warn)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textgen",
+        description="Fine-tune a small language model on your own text, see how well it "
+        "learned, and generate text from it.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fine-tune a model on text files")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (read recursively)")
+    p.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    _add_train_flags(p)
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the newest complete checkpoint in DIR"
+    )
+    p.add_argument("--force", action="store_true", help="resume even if the settings changed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="loss and perplexity of a model on text files (JSON)")
+    p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--chunk-size", type=int, default=DataConfig().chunk_size)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.set_defaults(func=cmd_eval)
+
+    g = GenerateConfig()
+    p = sub.add_parser("generate", help="generate text from a prompt")
+    p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
+    p.add_argument("--prompt", default="", help="text to continue (default: start fresh)")
+    p.add_argument("--max-new-tokens", type=int, default=g.max_new_tokens)
+    p.add_argument("--temperature", type=float, default=g.temperature, help="0 = greedy decoding")
+    p.add_argument("--top-k", type=int, default=g.top_k)
+    p.add_argument("--top-p", type=float, default=g.top_p)
+    p.add_argument("--repetition-penalty", type=float, default=g.repetition_penalty)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--num-return-sequences", type=int, default=g.num_return_sequences)
+    p.add_argument("--stop", action="append", metavar="TEXT", help="stop at this text (repeatable)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("demo", help="train and generate on the bundled Shakespeare corpus")
+    p.add_argument("--output", default="runs/demo", metavar="DIR")
+    p.add_argument(
+        "--model",
+        default="distilgpt2",
+        help="falls back to scratch:tiny when it can't be loaded offline",
+    )
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TextgenError as exc:
+        _warn(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _warn("interrupted; a training run continues from its last checkpoint with --resume")
+        return 130
+    except Exception as exc:  # anything else is a bug or an environment failure
+        _warn(f"error: {type(exc).__name__}: {exc}")
+        if os.environ.get("TEXTGEN_DEBUG"):
+            raise
+        return 1

@@ -1,0 +1,94 @@
+"""Token-weighted loss and perplexity, overall and per source file.
+
+The loss is the mean over every predicted token (pad positions excluded), not
+a mean of per-batch means, so a short last batch weighs what its tokens weigh.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from textgen_core.data import IGNORE_INDEX
+
+
+def perplexity(loss: float) -> float:
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    tokens: int  # predicted tokens that counted
+    per_file: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def perplexity(self) -> float:
+        return perplexity(self.loss)
+
+    def to_dict(self) -> dict:
+        return {"loss": self.loss, "perplexity": self.perplexity, "tokens": self.tokens}
+
+
+def _token_losses(model, input_ids, attention_mask, labels):
+    """Per-position loss of predicting token t+1 (0 where ignored)."""
+    import torch.nn.functional as F
+
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+    targets = labels[:, 1:]
+    losses = F.cross_entropy(
+        logits.float().transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    return losses, targets != IGNORE_INDEX
+
+
+def evaluate_loss(
+    model, dataset, *, batch_size: int = 16, files: list[str] | None = None, progress: bool = False
+) -> EvalResult:
+    """Loss over every chunk of `dataset` (columns input_ids, attention_mask,
+    labels and optionally source); per-file figures when `files` is given."""
+    import torch
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    has_source = files is not None and "source" in dataset.column_names
+    columns = ["input_ids", "attention_mask", "labels"] + (["source"] if has_source else [])
+    data = dataset.with_format("torch", columns=columns)
+    total, count = 0.0, 0
+    file_sums = np.zeros(len(files or []))
+    file_counts = np.zeros(len(files or []), dtype=np.int64)
+    batches = range(0, len(data), batch_size)
+    with torch.inference_mode():
+        for start in tqdm(batches, desc="Evaluating", disable=not progress, leave=False):
+            batch = data[start : start + batch_size]
+            ids, mask, labels = (batch[k].to(device) for k in columns[:3])
+            losses, counted = _token_losses(model, ids, mask, labels)
+            total += float(losses.sum(dtype=torch.float64))
+            count += int(counted.sum())
+            if has_source:
+                src = batch["source"][:, 1:][counted.cpu()].numpy()
+                np.add.at(file_sums, src, losses[counted].double().cpu().numpy())
+                np.add.at(file_counts, src, 1)
+    model.train(was_training)
+    loss = total / count if count else math.nan
+    per_file = (
+        {
+            Path(files[i]).as_posix(): {
+                "loss": file_sums[i] / file_counts[i],
+                "perplexity": perplexity(file_sums[i] / file_counts[i]),
+                "tokens": int(file_counts[i]),
+            }
+            for i in np.flatnonzero(file_counts)
+        }
+        if has_source
+        else {}
+    )
+    return EvalResult(loss, count, per_file)

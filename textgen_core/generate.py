@@ -86,28 +86,32 @@ def stream(model, tokenizer, prompt: str, cfg: GenerateConfig) -> Iterator[str]:
     ids, kwargs = _prepare(model, tokenizer, prompt, cfg)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
+    failure: list[BaseException] = []
+
     def run():
-        with torch.inference_mode():
-            model.generate(ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kwargs)
+        try:
+            with torch.inference_mode():
+                model.generate(ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kwargs)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            failure.append(exc)
+            streamer.end()
 
     worker = Thread(target=run, daemon=True)
     worker.start()
     hold = max((len(s) for s in cfg.stop), default=1) - 1
-    text, sent = "", 0
+    text, sent, stopped = "", 0, False
     for piece in streamer:
+        if stopped:  # drain what the worker still produces, so it can finish
+            continue
         text += piece
         cut = cut_at_stop(text, cfg.stop)
-        if len(cut) < len(text):
-            yield cut[sent:]
-            sent = len(cut)
-            break
-        safe = len(text) - hold
+        stopped = len(cut) < len(text)
+        safe = len(cut) if stopped else len(text) - hold
         if safe > sent:
             yield text[sent:safe]
             sent = safe
-    else:
-        if len(text) > sent:
-            yield text[sent:]
-    for _ in streamer:  # let the worker finish cleanly
-        pass
+    if not stopped and len(text) > sent:
+        yield text[sent:]
     worker.join()
+    if failure:
+        raise failure[0]

@@ -61,14 +61,14 @@ def _scratch_arch(name: str) -> dict:
 
 def _load_error(name: str, exc: Exception) -> TextgenError:
     if Path(name).is_dir():
-        reason = f"the folder has no loadable model ({type(exc).__name__}: {exc})".split("\n")[0]
-    else:
-        reason = f"not found locally and could not be fetched from the Hugging Face Hub ({exc})"
-        reason = reason.split("\n")[0]
-    return TextgenError(
-        f"--model {name}: {reason}. Use --model scratch:tiny (offline, random init), "
-        "a local model folder, or a Hub id with network access"
-    )
+        first = str(exc).strip().split("\n")[0]
+        return TextgenError(
+            f"--model {name}: the folder holds no loadable model ({first}); point --model at "
+            "the model/ folder of a textgen run, a Hub id, or scratch:tiny"
+        )
+    from textgen_core.hub import describe_load_error
+
+    return describe_load_error(name, exc)
 
 
 def load_tokenizer(name: str):

@@ -1,4 +1,4 @@
-"""What a run leaves for people: metrics.jsonl, loss.png, results.json, the model card."""
+"""What a run leaves for people: metrics.jsonl, loss.png, results.json."""
 
 from __future__ import annotations
 
@@ -82,79 +82,3 @@ def format_results(results: dict) -> str:
     ]
     return "\n".join(lines)
 
-
-def _fmt(value, spec: str = ".4f") -> str:
-    return format(value, spec) if isinstance(value, (int, float)) else "n/a"
-
-
-def model_card(results: dict, config: dict, repo_id: str | None = None) -> str:
-    """README.md for the model folder or its Hub repo: metadata, data, settings,
-    before/after metrics, and how to load it."""
-    name = repo_id or "./model"
-    base = results.get("base_model", "")
-    meta = [
-        "---",
-        "library_name: transformers",
-        "pipeline_tag: text-generation",
-        "tags:",
-        "- textgen",
-        "- text-generation",
-    ]
-    if base and not base.startswith("scratch:") and not Path(base).exists():
-        meta.append(f"base_model: {base}")
-    meta.append("---")
-    settings = "\n".join(
-        f"| {k} | {v} |" for k, v in config.items() if k not in ("data", "lora") and v is not None
-    )
-    data = config.get("data", {})
-    return f"""{chr(10).join(meta)}
-
-# {name.split("/")[-1]}
-
-A causal language model fine-tuned from `{base}` with textgen on {len(results.get("files_used", []))} file(s).
-
-## Results
-
-Loss is the mean cross-entropy per predicted token (nats) on held-out test text that
-was never trained on or used for model selection; perplexity = exp(loss).
-
-| model | test loss | test perplexity |
-| --- | --- | --- |
-| base (`{base}`) | {_fmt(results.get("base_test_loss"))} | {_fmt(results.get("base_test_perplexity"), ".2f")} |
-| fine-tuned | {_fmt(results.get("test_loss"))} | {_fmt(results.get("test_perplexity"), ".2f")} |
-
-Best validation loss: {_fmt(results.get("val_loss"))} after {results.get("steps", "?")} steps.
-
-![loss curves](loss.png)
-
-## Data
-
-- files used: {len(results.get("files_used", []))}; skipped: {len(results.get("files_skipped", []))}
-- tokens: train {results.get("train_tokens")}, validation {results.get("val_tokens")},
-  test {results.get("test_tokens")}; split by {str(results.get("split_by", "?")).replace("_", " ")}
-- chunk size {data.get("chunk_size")}, test fraction {data.get("test_fraction")},
-  validation fraction {data.get("val_fraction")}, seed {data.get("seed")}
-
-## Settings
-
-| setting | value |
-| --- | --- |
-{settings}
-
-## Use
-
-```python
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("{name}")
-model = AutoModelForCausalLM.from_pretrained("{name}")
-inputs = tokenizer("Once upon a time", return_tensors="pt")
-print(tokenizer.decode(model.generate(**inputs, max_new_tokens=50, do_sample=True)[0]))
-```
-
-or with textgen: `textgen generate {name} --prompt "Once upon a time"`
-"""
-
-
-def write_model_card(path: Path, results: dict, config: dict, repo_id: str | None = None) -> None:
-    write_atomic(path, model_card(results, config, repo_id))

@@ -30,6 +30,7 @@ from textgen_core.data import prepare
 from textgen_core.errors import TextgenError
 from textgen_core.evaluate import evaluate_loss, perplexity
 from textgen_core.ingest import Corpus
+from textgen_core.model_card import render_model_card
 from textgen_core.modeling import load_model, load_tokenizer
 
 
@@ -271,7 +272,7 @@ def train(
     results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
     report.write_json(out.results, results)
     report.plot_losses(report.read_metrics(out.metrics), out.plot, title=cfg.model)
-    report.write_model_card(out.card, results, cfg.to_dict())
+    checkpoints.write_atomic(out.card, render_model_card(results, cfg.to_dict(), repo_id=None))
     return results
 
 

@@ -1,0 +1,91 @@
+"""Files -> documents: every input case gets its documented outcome."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from textgen_core.errors import TextgenError
+from textgen_core.ingest import load_corpus
+
+TEXT = "Shall I compare thee to a summer's day?\nThou art more lovely and more temperate.\n"
+
+
+def reasons(corpus) -> dict[str, str]:
+    return {s.path.rsplit("/", 1)[-1]: s.reason for s in corpus.skipped}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("plain.txt", TEXT.encode(), TEXT),
+        ("notes.md", TEXT.encode(), TEXT),
+        ("doc.rst", TEXT.encode(), TEXT),
+        ("bom.txt", b"\xef\xbb\xbf" + TEXT.encode(), TEXT),
+        ("utf16.txt", TEXT.encode("utf-16"), TEXT),
+        ("utf16be.txt", b"\xfe\xff" + TEXT.encode("utf-16-be"), TEXT),
+        ("crlf.txt", TEXT.replace("\n", "\r\n").encode(), TEXT),
+        ("cr.txt", TEXT.replace("\n", "\r").encode(), TEXT),
+    ],
+)
+def test_accepted_text_is_decoded_and_newlines_normalised(tmp_path, name, content, expected):
+    (tmp_path / name).write_bytes(content)
+    corpus = load_corpus([tmp_path])
+    assert corpus.skipped == []
+    assert [d.text for d in corpus.documents] == [expected]
+
+
+def test_csv_and_jsonl_give_one_document_per_text_value(tmp_path):
+    (tmp_path / "a.csv").write_text('id,text\n1,"first, with comma"\n2,second\n')
+    (tmp_path / "b.jsonl").write_text(
+        json.dumps({"text": "third"}) + "\n\n" + json.dumps({"text": "fourth", "x": 1}) + "\n"
+    )
+    texts = [d.text for d in load_corpus([tmp_path]).documents]
+    assert texts == ["first, with comma", "second", "third", "fourth"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "unsupported file type"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image"),
+        ("archive.txt", gzip.compress(TEXT.encode()), "gzip archive"),
+        ("program.txt", b"\x7fELF\x02\x01\x01" + bytes(64), "executable"),
+        ("nul.txt", b"abc\x00def", "NUL bytes"),
+        ("latin1.txt", "café crème".encode("latin-1"), "not UTF-8"),
+        ("empty.txt", b"", "empty"),
+        ("blank.md", b"  \n\t\r\n ", "whitespace-only"),
+        ("table.csv", b"id,body\n1,hello\n", "no 'text' column"),
+        ("bad.jsonl", b'{"text": "ok"}\nnot json\n', "line 2 is not JSON"),
+    ],
+)
+def test_unusable_files_are_skipped_with_their_reason(tmp_path, name, content, reason):
+    (tmp_path / "good.txt").write_text(TEXT)
+    (tmp_path / name).write_bytes(content)
+    corpus = load_corpus([tmp_path])
+    assert [d.text for d in corpus.documents] == [TEXT]
+    assert reason in reasons(corpus)[name]
+
+
+def test_duplicate_content_is_skipped_naming_the_original(tmp_path):
+    (tmp_path / "a.txt").write_text(TEXT)
+    (tmp_path / "b.txt").write_text(TEXT.replace("\n", "\r\n"))  # same text once normalised
+    corpus = load_corpus([tmp_path])
+    assert len(corpus.documents) == 1
+    assert reasons(corpus)["b.txt"] == f"duplicate of {tmp_path / 'a.txt'}"
+
+
+def test_folders_are_read_recursively_in_sorted_order_and_hidden_files_ignored(tmp_path):
+    (tmp_path / "b" / "c").mkdir(parents=True)
+    (tmp_path / "b" / "c" / "deep.txt").write_text("deep")
+    (tmp_path / "a.txt").write_text("top")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config.txt").write_text("hidden")
+    assert [d.text for d in load_corpus([tmp_path]).documents] == ["top", "deep"]
+
+
+def test_missing_path_is_an_error_naming_it(tmp_path):
+    with pytest.raises(TextgenError, match="nope.txt: no such file"):
+        load_corpus([tmp_path / "nope.txt"])

@@ -1,0 +1,186 @@
+"""The training run end to end (in process): output folder, honest results, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from textgen_core.config import DataConfig, TrainConfig
+from textgen_core.errors import TextgenError
+from textgen_core.train import train
+
+RESULT_KEYS = {
+    "base_model",
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "test_perplexity",
+    "base_test_loss",
+    "base_test_perplexity",
+    "train_tokens",
+    "val_tokens",
+    "test_tokens",
+    "steps",
+    "train_seconds",
+    "train_tokens_per_second",
+    "files_used",
+    "files_skipped",
+}
+
+
+def config(model, **overrides) -> TrainConfig:
+    values = dict(
+        model=str(model),
+        epochs=2,
+        lr=3e-3,
+        batch_size=8,
+        warmup_ratio=0.1,
+        early_stopping_patience=None,
+        data=DataConfig(chunk_size=64),
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model, corpus_dir):
+    out = tmp_path_factory.mktemp("run") / "out"
+    results = train([corpus_dir], out, config(tiny_model, eval_steps=10), quiet=True)
+    return out, results
+
+
+def test_output_folder_holds_everything_design_promises(run):
+    out, results = run
+    for name in (
+        "model/config.json",
+        "model/model.safetensors",
+        "model/tokenizer.json",
+        "model/generation_config.json",
+        "results.json",
+        "metrics.jsonl",
+        "loss.png",
+        "README.md",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    assert RESULT_KEYS <= set(json.loads((out / "results.json").read_text()))
+    assert results["files_skipped"] == [] and len(results["files_used"]) == 12
+    assert (out / "README.md").read_text().startswith("---\n")
+    assert all((c / "textgen_complete.json").exists() for c in (out / "checkpoints").iterdir())
+
+
+def test_fine_tuned_model_beats_the_base_model_on_held_out_test_text(run):
+    _, results = run
+    assert 0 < results["test_perplexity"] < results["base_test_perplexity"]
+    assert results["test_loss"] < results["base_test_loss"] - 1.0
+    assert results["test_per_file"], "per-file perplexity for a by-document split"
+    for stats in results["test_per_file"].values():
+        assert stats["loss"] < stats["base_loss"]
+
+
+def test_losses_fall_and_are_logged_per_step_and_per_evaluation(run):
+    out, results = run
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    train_losses = [r["loss"] for r in records if "loss" in r]
+    val_losses = [r["val_loss"] for r in records if "val_loss" in r]
+    assert train_losses[-1] < train_losses[0] - 1.0
+    assert val_losses[-1] < val_losses[0]
+    assert len(val_losses) == -(-results["steps"] // 10)  # every 10 steps and at the end
+    assert results["val_loss"] == min(val_losses)
+
+
+def test_model_folder_loads_with_plain_transformers(run):
+    out, _ = run
+    tokenizer = AutoTokenizer.from_pretrained(out / "model")
+    model = AutoModelForCausalLM.from_pretrained(out / "model")
+    assert tokenizer.pad_token == "[PAD]"
+    ids = tokenizer("To be, or not to be", return_tensors="pt")
+    generated = model.generate(**ids, max_new_tokens=8, do_sample=False)
+    assert generated.shape[1] == ids["input_ids"].shape[1] + 8
+    assert (generated < len(tokenizer)).all() and (generated != tokenizer.pad_token_id).all()
+
+
+def test_existing_run_is_never_overwritten_without_resume(run, corpus_dir, tiny_model):
+    out, _ = run
+    with pytest.raises(TextgenError, match="already holds a training run"):
+        train([corpus_dir], out, config(tiny_model, eval_steps=10), quiet=True)
+
+
+def test_resume_refuses_changed_settings_and_names_them(run, corpus_dir, tiny_model):
+    out, _ = run
+    with pytest.raises(TextgenError, match=r"batch_size: 8 -> 4"):
+        train(
+            [corpus_dir],
+            out,
+            config(tiny_model, eval_steps=10, batch_size=4),
+            resume=True,
+            quiet=True,
+        )
+
+
+def cli_train(out, corpus, model, fault: str | None = None, resume: bool = False):
+    env = {**os.environ, "TEXTGEN_FAULT": fault or ""}
+    cmd = [
+        sys.executable,
+        "-m",
+        "textgen_core",
+        "train",
+        str(corpus),
+        "--output",
+        str(out),
+        "--model",
+        str(model),
+        "--epochs",
+        "2",
+        "--lr",
+        "3e-3",
+        "--chunk-size",
+        "64",
+        "--eval-steps",
+        "5",
+        "--early-stopping-patience",
+        "0",
+        "--quiet",
+    ]
+    return subprocess.run(
+        cmd + (["--resume"] if resume else []), env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def weights(out):
+    return load_file(str(out / "model" / "model.safetensors"))
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, corpus_dir, tiny_model):
+    whole = cli_train(tmp_path / "whole", corpus_dir, tiny_model)
+    assert whole.returncode == 0, whole.stderr
+    reference = json.loads((tmp_path / "whole" / "results.json").read_text())
+
+    # Killed right after checkpoint 10 was marked complete: resume continues from it.
+    # Killed while checkpoint 15 was written (files there, no marker): resume names it as
+    # incomplete and continues from checkpoint 10.
+    for fault, resumed_from in (("after_marker:10", 10), ("before_marker:15", 10)):
+        out = tmp_path / fault.replace(":", "_")
+        killed = cli_train(out, corpus_dir, tiny_model, fault=fault)
+        assert killed.returncode == -9, killed.stderr
+        assert not (out / "results.json").exists()
+        resumed = cli_train(out, corpus_dir, tiny_model, resume=True)
+        assert resumed.returncode == 0, resumed.stderr
+        if fault.startswith("before"):
+            assert "checkpoint-15 is incomplete" in resumed.stderr
+        results = json.loads((out / "results.json").read_text())
+        assert results["steps"] == reference["steps"]
+        # Same data order, dropout masks and optimizer state: equal up to float noise
+        # (~1e-6 after 40 AdamW steps; a wrong batch order or RNG state moves it by >1e-2).
+        assert results["val_loss"] == pytest.approx(reference["val_loss"], abs=1e-5)
+        assert results["test_loss"] == pytest.approx(reference["test_loss"], abs=1e-5)
+        mine, theirs = weights(out), weights(tmp_path / "whole")
+        assert all(torch.allclose(mine[k], theirs[k], rtol=0, atol=1e-4) for k in theirs)
+        steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+        assert steps == sorted(steps), "metrics after the resume point are not duplicated"
+        assert resumed_from < reference["steps"]

@@ -89,7 +89,9 @@ def _document_split(lengths: np.ndarray, cfg: DataConfig) -> list[np.ndarray] | 
     parts.append(order[start:])
     test, val, train = parts
     sizes = [lengths[p].sum() for p in (test, val, train)]
-    fair = all(size <= 2 * target + cfg.chunk_size for size, target in zip(sizes, targets, strict=False))
+    fair = all(
+        size <= 2 * target + cfg.chunk_size for size, target in zip(sizes, targets, strict=False)
+    )
     if min(sizes) < cfg.chunk_size or not fair:
         return None
     return [train, val, test]

@@ -91,7 +91,9 @@ def stream(model, tokenizer, prompt: str, cfg: GenerateConfig) -> Iterator[str]:
     def run():
         try:
             with torch.inference_mode():
-                model.generate(ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kwargs)
+                model.generate(
+                    ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kwargs
+                )
         except BaseException as exc:  # re-raised in the caller's thread below
             failure.append(exc)
             streamer.end()

@@ -81,4 +81,3 @@ def format_results(results: dict) -> str:
         f"fine-tuned {results['test_perplexity']:.2f}",
     ]
     return "\n".join(lines)
-

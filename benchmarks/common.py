@@ -8,6 +8,8 @@ import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -104,3 +106,43 @@ def machine() -> dict:
         "transformers": transformers.__version__,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+class Worker:
+    """A benchmark side in its own process (so its peak memory is its own),
+    stepped in lock-step with the others: it waits for "go" on a pipe before
+    each timed unit of work and answers one JSON line after it, so that changes
+    in machine load hit every side alike. The script is re-run as
+    `script --worker NAME --fds CMD,OUT ARGS...`."""
+
+    def __init__(self, script: str, name: str, args: list[str]):
+        cmd_r, cmd_w = os.pipe()
+        out_r, out_w = os.pipe()
+        argv = [sys.executable, script, "--worker", name, "--fds", f"{cmd_r},{out_w}", *args]
+        self.proc = subprocess.Popen(argv, pass_fds=(cmd_r, out_w), stdout=sys.stderr)
+        os.close(cmd_r)
+        os.close(out_w)
+        self.cmd = os.fdopen(cmd_w, "w", buffering=1)
+        self.out = os.fdopen(out_r, "r")
+        self.name = name
+
+    def step(self) -> dict:
+        self.cmd.write("go\n")
+        line = self.out.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name} died (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def finish(self) -> dict:
+        """The worker's final JSON line (sent after its last step)."""
+        line = self.out.readline()
+        self.proc.wait()
+        if not line:
+            raise RuntimeError(f"worker {self.name} died (exit {self.proc.returncode})")
+        return json.loads(line)
+
+
+def worker_channel(fds: str):
+    """The worker's ends of the pipes: (commands in, results out)."""
+    cmd_fd, out_fd = (int(x) for x in fds.split(","))
+    return os.fdopen(cmd_fd, "r"), os.fdopen(out_fd, "w", buffering=1)

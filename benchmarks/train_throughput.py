@@ -21,7 +21,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,12 +31,14 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (  # noqa: E402
     PAD_TOKEN,
+    Worker,
     build_model,
     corpus_chunks,
     gpt2_tokenizer,
     machine,
     peak_rss_mb,
     reset_peak_rss,
+    worker_channel,
 )
 
 VARIANTS = {
@@ -85,16 +86,13 @@ def onednn_only_trainer_class():
     return OneDnnTrainer
 
 
-def run_worker(
-    variant: str, data_path: str, seed: int, steps: int, trainer: str, cmd_fd: int, out_fd: int
-):
+def run_worker(variant: str, data_path: str, seed: int, steps: int, trainer: str, fds: str) -> None:
     if variant == "fused-loss-only":
         os.environ["TEXTGEN_CPU_MATMUL"] = "default"
     import torch
     import transformers
 
-    cmd = os.fdopen(cmd_fd, "r")
-    out = os.fdopen(out_fd, "w", buffering=1)
+    cmd, out = worker_channel(fds)
     chunks = torch.load(data_path)
     model = build_model(seed)
     if variant in ("textgen", "fused-loss-only", "onednn-only"):
@@ -168,32 +166,6 @@ def run_worker(
 # ---------------------------------------------------------------------------
 
 
-class Worker:
-    def __init__(self, variant: str, data_path: str, seed: int, steps: int, trainer: str):
-        cmd_r, self.cmd_w = os.pipe()
-        self.out_r, out_w = os.pipe()
-        argv = [sys.executable, __file__, "--worker", variant, "--data", data_path]
-        argv += ["--seed", str(seed), "--total-steps", str(steps), "--trainer", trainer]
-        argv += ["--fds", f"{cmd_r},{out_w}"]
-        self.proc = subprocess.Popen(argv, pass_fds=(cmd_r, out_w), stdout=sys.stderr)
-        os.close(cmd_r)
-        os.close(out_w)
-        self.cmd = os.fdopen(self.cmd_w, "w", buffering=1)
-        self.out = os.fdopen(self.out_r, "r")
-        self.variant = variant
-
-    def step(self) -> None:
-        self.cmd.write("go\n")
-        line = self.out.readline()
-        if not line:
-            raise RuntimeError(f"worker {self.variant} died (exit {self.proc.wait()})")
-
-    def finish(self) -> dict:
-        result = json.loads(self.out.readline())
-        self.proc.wait()
-        return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12, help="timed steps")
@@ -212,10 +184,7 @@ def main() -> None:
     parser.add_argument("--fds", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.worker:
-        cmd_fd, out_fd = (int(x) for x in opts.fds.split(","))
-        run_worker(
-            opts.worker, opts.data, opts.seed, opts.total_steps, opts.trainer, cmd_fd, out_fd
-        )
+        run_worker(opts.worker, opts.data, opts.seed, opts.total_steps, opts.trainer, opts.fds)
         return
 
     variants = opts.variants.split(",")
@@ -232,11 +201,19 @@ def main() -> None:
         data_path = os.path.join(tmp, "chunks.pt")
         torch.save(chunks, data_path)
         load_before = os.getloadavg()[0]
-        workers = [Worker(v, data_path, opts.seed, total, opts.trainer) for v in variants]
+        workers = [
+            Worker(
+                __file__,
+                v,
+                ["--data", data_path, "--seed", str(opts.seed)]
+                + ["--total-steps", str(total), "--trainer", opts.trainer],
+            )
+            for v in variants
+        ]
         for _ in range(total):
             for worker in workers:
                 worker.step()
-        results = {w.variant: w.finish() for w in workers}
+        results = {w.name: w.finish() for w in workers}
     report: dict = {"benchmark": "train_throughput", "batch": [8, 200], "dtype": "float32"}
     report["steps_timed"] = opts.steps
     report["warmup_steps_excluded"] = opts.skip

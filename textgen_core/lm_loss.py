@@ -33,13 +33,22 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from textgen_core.cpu_matmul import fast_cpu_matmuls, onednn_matmul_available, onednn_mm
+from textgen_core.cpu_matmul import (
+    fast_cpu_matmuls,
+    fused_gelu,
+    onednn_matmul_available,
+    onednn_mm,
+)
 
 IGNORE_INDEX = -100
 
-DEFAULT_CHUNK_ROWS = 512
-"""Rows of logits alive at once. 512 x 50304 floats is ~100 MB, small next to
-the 320 MB full logits and large enough that the head matmuls stay efficient."""
+DEFAULT_CHUNK_ROWS = 1024
+"""Most rows of logits alive at once; rows are split into equal chunks, so a
+batch of 8 x 200 runs as two chunks of 796 rows (~160 MB of logits each, half
+of the full logits). Measured on the project machine, the fused head's
+forward + backward takes 1.47 / 1.35 / 1.26 / 1.19 s with chunks of
+128 / 256 / 512 / 796 rows: bigger chunks keep the weight-gradient matmul
+(whose inner dimension is the chunk) efficient."""
 
 # Architectures whose causal-LM forward is exactly `lm_head(body(...).last_hidden_state)`
 # followed by the shifted cross-entropy: no logit scaling, soft-capping or bias.
@@ -78,6 +87,13 @@ def _chunk_log_probs(hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
     return torch.log_softmax(logits.to(_loss_dtype(logits.dtype)), dim=-1)
 
 
+def _row_chunks(n: int, chunk_rows: int) -> list[slice]:
+    """Equal slices of at most `chunk_rows` rows covering range(n)."""
+    pieces = max(1, -(-n // chunk_rows))
+    size = -(-n // pieces)
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)] if n else []
+
+
 class _FusedLinearCrossEntropy(torch.autograd.Function):
     """sum_i CE(hidden_i @ weight.T, target_i) * scale, with gradients computed
     in the same chunk loop as the loss (no second pass over the logits)."""
@@ -96,9 +112,8 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         loss = torch.zeros((), dtype=_loss_dtype(hidden.dtype), device=hidden.device)
         grad_h = torch.empty_like(hidden) if need_h else None
         grad_w = None
-        for start in range(0, n, chunk_rows):
-            h = hidden[start : start + chunk_rows]
-            t = targets[start : start + chunk_rows]
+        for rows in _row_chunks(n, chunk_rows):
+            h, t = hidden[rows], targets[rows]
             logp = _chunk_log_probs(h, weight)
             picked = logp.gather(1, t[:, None])
             loss -= picked.sum()
@@ -109,7 +124,7 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
             probs.scatter_add_(1, t[:, None], torch.full_like(picked, -1.0))
             probs = probs.to(hidden.dtype)
             if need_h:
-                grad_h[start : start + chunk_rows] = _mm(probs, weight)
+                grad_h[rows] = _mm(probs, weight)
             if need_w:
                 chunk_grad_w = _mm(probs.t(), h * scale.to(h.dtype))
                 grad_w = chunk_grad_w if grad_w is None else grad_w.add_(chunk_grad_w)
@@ -157,9 +172,9 @@ def fused_linear_cross_entropy(
     if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
         return _FusedLinearCrossEntropy.apply(hidden, weight, targets, scale, chunk_rows)
     loss = torch.zeros((), dtype=dtype, device=hidden.device)
-    for start in range(0, hidden.shape[0], chunk_rows):
-        logp = _chunk_log_probs(hidden[start : start + chunk_rows], weight)
-        loss -= logp.gather(1, targets[start : start + chunk_rows, None]).sum()
+    for rows in _row_chunks(hidden.shape[0], chunk_rows):
+        logp = _chunk_log_probs(hidden[rows], weight)
+        loss -= logp.gather(1, targets[rows, None]).sum()
     return loss * scale
 
 
@@ -197,7 +212,7 @@ def _shifted_targets(labels: torch.Tensor) -> torch.Tensor:
 
 
 def _hidden_states(body: nn.Module, input_ids, attention_mask) -> torch.Tensor:
-    with fast_cpu_matmuls():
+    with fast_cpu_matmuls(), fused_gelu(body):
         out = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
     return out.last_hidden_state
 
@@ -265,13 +280,13 @@ def token_loss_sum(
     keep = (flat_targets != IGNORE_INDEX).nonzero().squeeze(1)
     dtype = _loss_dtype(hidden.dtype)
     losses = torch.empty(keep.shape[0], dtype=dtype, device=input_ids.device)
-    for start in range(0, keep.shape[0], chunk_rows):
-        rows = keep[start : start + chunk_rows]
+    for part in _row_chunks(keep.shape[0], chunk_rows):
+        rows = keep[part]
         if weight is None:
             logp = torch.log_softmax(hidden[rows].to(dtype), dim=-1)
         else:
             logp = _chunk_log_probs(hidden[rows], weight)
-        losses[start : start + chunk_rows] = -logp.gather(1, flat_targets[rows, None]).squeeze(1)
+        losses[part] = -logp.gather(1, flat_targets[rows, None]).squeeze(1)
     count = torch.tensor(keep.shape[0], device=input_ids.device)
     if not per_token:
         return TokenLoss(losses.sum(), count)

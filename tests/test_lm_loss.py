@@ -188,3 +188,60 @@ def test_token_loss_sum_matches_reference_per_token_losses(make_model):
     torch.testing.assert_close(out.per_token, per_pos, rtol=1e-12, atol=1e-12)
     mean = out.loss_sum / out.num_tokens
     torch.testing.assert_close(mean.float(), model(**batch).loss, rtol=1e-6, atol=1e-6)
+
+
+def train_tiny(trainer_class, grad_accum: int, tmp_path) -> tuple[list[float], dict]:
+    """Three optimizer steps of a tiny GPT-2 with the Trainer; the logged losses
+    and the final weights."""
+    import transformers
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=VOCAB, n_positions=32, n_embd=32, n_layer=2, n_head=2)
+    model = GPT2LMHeadModel(config)
+    g = torch.Generator().manual_seed(3)
+    rows = torch.randint(0, VOCAB, (12, 9), generator=g)
+    data = []
+    for i, row in enumerate(rows):
+        labels = row.clone()
+        labels[9 - i % 4 :] = IGNORE_INDEX  # uneven label counts across micro-batches
+        data.append({"input_ids": row, "attention_mask": torch.ones_like(row), "labels": labels})
+    losses: list[float] = []
+
+    class Record(transformers.TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append(logs["loss"])
+
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / trainer_class.__name__),
+        per_device_train_batch_size=4 // grad_accum,
+        gradient_accumulation_steps=grad_accum,
+        max_steps=3,
+        learning_rate=1e-2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = trainer_class(model=model, args=args, train_dataset=data, callbacks=[Record()])
+    trainer.train()
+    return losses, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("grad_accum", [1, 2])
+def test_trainer_compute_loss_trains_like_the_stock_trainer(grad_accum, tmp_path):
+    import transformers
+
+    from textgen_core.lm_loss import trainer_compute_loss
+
+    class FusedTrainer(transformers.Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return trainer_compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+    ref_losses, ref_weights = train_tiny(transformers.Trainer, grad_accum, tmp_path)
+    losses, weights = train_tiny(FusedTrainer, grad_accum, tmp_path)
+    torch.testing.assert_close(losses, ref_losses, rtol=1e-4, atol=1e-5)
+    for name, value in weights.items():
+        torch.testing.assert_close(value, ref_weights[name], rtol=1e-4, atol=1e-5, msg=name)

@@ -73,7 +73,10 @@ def run_baseline(chunks, seed: int, cmd, out) -> dict:
 def run_textgen(chunks, seed: int, cmd, out) -> dict:
     import torch
 
+    from textgen_core.cpu_memory import reuse_freed_memory
     from textgen_core.lm_loss import token_loss_sum
+
+    reuse_freed_memory()
 
     model = build_model(seed).eval()
     reset_peak_rss()

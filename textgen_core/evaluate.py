@@ -37,15 +37,12 @@ class EvalResult:
 
 
 def _token_losses(model, input_ids, attention_mask, labels):
-    """Per-position loss of predicting token t+1 (0 where ignored)."""
-    import torch.nn.functional as F
+    """Per-position loss of predicting token t+1 (0 where ignored), computed
+    without materialising the full logits (textgen_core.lm_loss)."""
+    from textgen_core.lm_loss import token_loss_sum
 
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
-    targets = labels[:, 1:]
-    losses = F.cross_entropy(
-        logits.float().transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none"
-    )
-    return losses, targets != IGNORE_INDEX
+    out = token_loss_sum(model, input_ids, attention_mask, labels, per_token=True)
+    return out.per_token, labels[:, 1:] != IGNORE_INDEX
 
 
 def evaluate_loss(

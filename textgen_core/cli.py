@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from textgen_core.config import DataConfig, GenerateConfig, TrainConfig
 from textgen_core.errors import TextgenError
@@ -100,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from textgen_core.report import format_results
     from textgen_core.train import train
 
+    if (args.hub_checkpoints or args.resume_from_hub) and not args.push_to_hub:
+        raise TextgenError("--hub-checkpoints/--resume-from-hub: need --push-to-hub REPO_ID")
     results = train(
         args.paths,
         args.output,
@@ -108,9 +111,53 @@ def cmd_train(args: argparse.Namespace) -> int:
         force=args.force,
         quiet=args.quiet,
         warn=_warn,
+        hub=_hub_sync(args),
     )
     print(format_results(results))
     print(f"model saved to {args.output}/model; report in {args.output}/results.json")
+    if args.push_to_hub:
+        from textgen_core.hub import push_model
+
+        print(f"pushed to {push_model(Path(args.output), args.push_to_hub, token=args.token)}")
+    return 0
+
+
+def _hub_sync(args: argparse.Namespace):
+    if not (args.hub_checkpoints or args.resume_from_hub):
+        return None
+    from textgen_core.train import HubSync
+
+    return HubSync(
+        args.push_to_hub, token=args.token, push=args.hub_checkpoints, pull=args.resume_from_hub
+    )
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from textgen_core.hub import push_model
+
+    url = push_model(
+        Path(args.model_dir),
+        args.repo_id,
+        private=args.private,
+        token=args.token,
+        adapter_only=args.adapter_only,
+    )
+    print(url)
+    return 0
+
+
+def cmd_deploy_space(args: argparse.Namespace) -> int:
+    from textgen_core.hub import deploy_space
+
+    root = Path(__file__).resolve().parent.parent
+    url = deploy_space(
+        args.space_id,
+        project_root=root,
+        hardware=args.hardware or None,
+        private=args.private,
+        token=args.token,
+    )
+    print(url)
     return 0
 
 
@@ -190,6 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="resume even if the settings changed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--push-to-hub", metavar="REPO_ID", help="push the trained model to this Hub repo"
+    )
+    p.add_argument(
+        "--hub-checkpoints",
+        action="store_true",
+        help="also push each checkpoint to REPO_ID as training goes",
+    )
+    p.add_argument(
+        "--resume-from-hub",
+        action="store_true",
+        help="resume from the newest checkpoint pushed to REPO_ID",
+    )
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="loss and perplexity of a model on text files (JSON)")
@@ -212,6 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-return-sequences", type=int, default=g.num_return_sequences)
     p.add_argument("--stop", action="append", metavar="TEXT", help="stop at this text (repeatable)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("push", help="push a trained model (and its card) to the Hugging Face Hub")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="a train --output folder or its model/")
+    p.add_argument("repo_id", metavar="REPO_ID")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--adapter-only", action="store_true", help="push only the LoRA adapter")
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("deploy-space", help="create a Hugging Face Space running the web app")
+    p.add_argument("space_id", metavar="USER/SPACE")
+    p.add_argument("--hardware", default="t4-small", help="Space hardware ('' = free CPU)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.set_defaults(func=cmd_deploy_space)
 
     p = sub.add_parser("demo", help="train and generate on the bundled Shakespeare corpus")
     p.add_argument("--output", default="runs/demo", metavar="DIR")

@@ -53,8 +53,7 @@ class Splits:
 
 def tokenize(corpus: Corpus, tokenizer, *, quiet: bool = False) -> Tokenized:
     """Tokenize every document (batched, through `datasets`) and append EOS."""
-    if not corpus.documents:
-        raise TextgenError("no usable text: every file was skipped (see the reasons above)")
+    corpus.require_text()
     files = corpus.files_used
     index = {path: i for i, path in enumerate(files)}
     docs = Dataset.from_dict({"text": [d.text for d in corpus.documents]})
@@ -166,10 +165,16 @@ def chunk_all(tok: Tokenized, chunk_size: int, pad_id: int) -> Dataset:
     return Dataset.from_dict(_chunk(*_stream(tok, range(len(tok.ids))), chunk_size, pad_id))
 
 
+def make_splits(corpus: Corpus, tokenizer, cfg: DataConfig, *, quiet: bool = False) -> Splits:
+    """Documents -> splits."""
+    cfg.validate()
+    return split(tokenize(corpus, tokenizer, quiet=quiet), cfg, tokenizer.pad_token_id)
+
+
 def prepare(
     paths: list[str | Path], tokenizer, cfg: DataConfig, *, quiet: bool = False
 ) -> tuple[Corpus, Splits]:
     """Files -> splits, the whole data pipeline in one call."""
     cfg.validate()
     corpus = load_corpus(paths)
-    return corpus, split(tokenize(corpus, tokenizer, quiet=quiet), cfg, tokenizer.pad_token_id)
+    return corpus, make_splits(corpus, tokenizer, cfg, quiet=quiet)

@@ -50,6 +50,13 @@ class Corpus:
     documents: list[Document] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
+    def require_text(self) -> None:
+        if not self.documents:
+            raise TextgenError(
+                "no usable text: every file was skipped (reasons above); "
+                "give .txt, .md, .rst, .csv or .jsonl files in UTF-8"
+            )
+
     @property
     def files_used(self) -> list[str]:
         return sorted({d.path for d in self.documents})

@@ -27,10 +27,10 @@ from transformers import (
 from textgen_core import checkpoints, report
 from textgen_core.config import TrainConfig
 from textgen_core.cpu_memory import reuse_freed_memory
-from textgen_core.data import prepare
+from textgen_core.data import make_splits
 from textgen_core.errors import TextgenError
 from textgen_core.evaluate import evaluate_loss, perplexity
-from textgen_core.ingest import Corpus
+from textgen_core.ingest import Corpus, load_corpus
 from textgen_core.lm_loss import trainer_compute_loss
 from textgen_core.model_card import render_model_card
 from textgen_core.modeling import load_model, load_tokenizer
@@ -127,6 +127,36 @@ class LiveProgress(ProgressCallback):
                 self.training_bar.set_postfix(shown, refresh=False)
 
 
+@dataclass
+class HubSync:
+    """Checkpoints mirrored to a Hub repo, so a run on a machine that may vanish
+    (a Space) can resume elsewhere."""
+
+    repo_id: str
+    token: str | None = None
+    push: bool = True
+    pull: bool = False
+
+    def callback(self) -> TrainerCallback | None:
+        return _PushCheckpoints(self) if self.push else None
+
+    def download(self, out: RunPaths) -> Path | None:
+        from textgen_core.hub import download_latest_checkpoint
+
+        return download_latest_checkpoint(self.repo_id, out.checkpoints, token=self.token)
+
+
+class _PushCheckpoints(TrainerCallback):
+    def __init__(self, sync: HubSync):
+        self.sync = sync
+
+    def on_save(self, args, state, control, **kwargs):
+        from textgen_core.hub import push_checkpoint
+
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        push_checkpoint(folder, self.sync.repo_id, token=self.sync.token)
+
+
 def _fingerprint(corpus: Corpus) -> str:
     digest = hashlib.sha256()
     for doc in corpus.documents:
@@ -203,6 +233,8 @@ def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, quiet: bool, c
 
 
 def _check_output(out: RunPaths, resume: bool) -> None:
+    if resume and not out.record.exists() and checkpoints.all_checkpoints(out.checkpoints):
+        return  # checkpoints from the Hub: nothing recorded locally to compare with
     if not resume and (out.record.exists() or checkpoints.all_checkpoints(out.checkpoints)):
         raise TextgenError(
             f"--output {out.root}: already holds a training run; "
@@ -215,7 +247,7 @@ def _check_output(out: RunPaths, resume: bool) -> None:
 
 
 def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None:
-    saved = report.read_json(out.record)
+    saved = report.read_json(out.record) if out.record.exists() else record
     changed = [key for key in ("config", "data_fingerprint") if saved.get(key) != record.get(key)]
     if changed and not force:
         before, after = saved.get("config", {}), record["config"]
@@ -250,16 +282,22 @@ def train(
     quiet: bool = False,
     callbacks=(),
     warn=print,
+    hub: HubSync | None = None,
 ) -> dict:
     """Fine-tune `cfg.model` on the files under `paths`; write the output folder
-    of DESIGN.md to `output` and return the results dict."""
+    of DESIGN.md to `output` and return the results dict. `hub` mirrors
+    checkpoints to (or resumes from) a Hub repo."""
     cfg.validate()
     out = RunPaths(output)
+    if hub and hub.pull and hub.download(out):
+        resume = True
     _check_output(out, resume)
-    tokenizer = load_tokenizer(cfg.model)
-    corpus, splits = prepare(paths, tokenizer, cfg.data, quiet=quiet)
+    corpus = load_corpus(paths)
     for skipped in corpus.skipped:
         warn(f"warning: skipped {skipped.path}: {skipped.reason}")
+    corpus.require_text()
+    tokenizer = load_tokenizer(cfg.model)
+    splits = make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
     record = {"config": cfg.to_dict(), "data_fingerprint": _fingerprint(corpus)}
     checkpoint = _resume_point(out, record, force, warn) if resume else None
     model = load_model(cfg.model, tokenizer, seed=cfg.seed)
@@ -268,6 +306,8 @@ def train(
     report.write_json(out.record, record)
     if checkpoint is None:
         out.metrics.unlink(missing_ok=True)
+    if hub and hub.push:
+        callbacks = [*callbacks, hub.callback()]
     trainer = build_trainer(model, splits, cfg, out, quiet, callbacks)
     reuse_freed_memory()
     seen_before = _tokens_seen(checkpoint)

@@ -1,0 +1,28 @@
+# One-word tasks. Each sets up .venv on first use (and again when requirements change).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint app bench
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt -e .
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/textgen demo
+
+test: $(VENV)/.installed lint
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+app: $(VENV)/.installed
+	$(PY) app.py
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/eval_throughput.py

@@ -19,7 +19,8 @@ from pathlib import Path
 from textgen_core.errors import TextgenError
 
 MARKER = "textgen_complete.json"
-REQUIRED = ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt")
+REQUIRED = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+WEIGHTS = ("model.safetensors", "adapter_model.safetensors")  # full model or LoRA adapter
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -45,12 +46,19 @@ def all_checkpoints(root: Path) -> list[Path]:
     return sorted((p for p in root.iterdir() if step_of(p) >= 0 and p.is_dir()), key=step_of)
 
 
+def _missing(folder: Path) -> list[str]:
+    missing = [f for f in REQUIRED if not (folder / f).is_file()]
+    if not any((folder / w).is_file() for w in WEIGHTS):
+        missing.append(" or ".join(WEIGHTS))
+    return missing
+
+
 def is_complete(folder: Path) -> bool:
-    return (folder / MARKER).is_file() and all((folder / f).is_file() for f in REQUIRED)
+    return (folder / MARKER).is_file() and not _missing(folder)
 
 
 def mark_complete(folder: Path) -> None:
-    missing = [f for f in REQUIRED if not (folder / f).is_file()]
+    missing = _missing(folder)
     if missing:
         raise TextgenError(f"{folder}: checkpoint is missing {', '.join(missing)}")
     for name in os.listdir(folder):  # make the files durable before the marker

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from textgen_core.config import DataConfig, GenerateConfig, TrainConfig
+from textgen_core.config import DataConfig, GenerateConfig, LoraConfig, TrainConfig
 from textgen_core.errors import TextgenError
 
 
@@ -25,6 +25,7 @@ def _quiet_libraries(quiet: bool) -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # weight loading/saving bars
     datasets.logging.set_verbosity_error()
     if quiet:
         datasets.disable_progress_bars()
@@ -74,6 +75,27 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         help="evaluations without improvement before stopping; 0 = never (default %(default)s)",
     )
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    lora = LoraConfig()
+    p.add_argument(
+        "--lora",
+        action="store_true",
+        help="train a LoRA adapter (PEFT) instead of all weights: far fewer trained "
+        "parameters and less optimizer memory, usually a higher loss than full "
+        "fine-tuning",
+    )
+    p.add_argument("--lora-r", type=int, default=lora.r, help="default %(default)s")
+    p.add_argument("--lora-alpha", type=int, default=lora.alpha, help="default %(default)s")
+    p.add_argument("--lora-dropout", type=float, default=lora.dropout, help="default %(default)s")
+    p.add_argument(
+        "--lora-targets",
+        help="comma-separated module names (default: c_attn,c_proj,"
+        "c_fc on GPT-2, PEFT's defaults otherwise)",
+    )
+    p.add_argument(
+        "--no-merge",
+        action="store_true",
+        help="with --lora, save only the adapter (model/adapter), not a merged model",
+    )
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
@@ -90,7 +112,23 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         eval_steps=args.eval_steps,
         early_stopping_patience=args.early_stopping_patience or None,
         seed=args.seed,
+        lora=_lora_config(args),
         data=DataConfig(args.chunk_size, args.val_fraction, args.test_fraction, args.seed),
+    )
+
+
+def _lora_config(args: argparse.Namespace) -> LoraConfig | None:
+    if not args.lora:
+        if args.no_merge:
+            raise TextgenError("--no-merge: only applies with --lora")
+        return None
+    targets = [t.strip() for t in args.lora_targets.split(",")] if args.lora_targets else None
+    return LoraConfig(
+        r=args.lora_r,
+        alpha=args.lora_alpha,
+        dropout=args.lora_dropout,
+        targets=targets,
+        merge=not args.no_merge,
     )
 
 

@@ -56,8 +56,16 @@ class LoraConfig:
     """LoRA scaling numerator (scale = alpha / r)."""
     dropout: float = 0.05
     """Dropout on the LoRA branch."""
-    targets: list[str] = field(default_factory=lambda: ["c_attn", "c_proj", "c_fc"])
-    """Module names that get adapters (GPT-2 names by default)."""
+    targets: list[str] | None = None
+    """Module names that get adapters; None = GPT-2's c_attn, c_proj, c_fc on the
+    GPT-2 family, PEFT's defaults for the model type otherwise."""
+    merge: bool = True
+    """Also save the adapter merged into a full model (loads with plain transformers)."""
+
+    def validate(self) -> None:
+        _require(self.r >= 1, "--lora-r", f"must be at least 1, got {self.r}")
+        _require(self.alpha > 0, "--lora-alpha", f"must be positive, got {self.alpha}")
+        _require(0 <= self.dropout < 1, "--lora-dropout", f"must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
@@ -95,6 +103,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         self.data.validate()
+        if self.lora:
+            self.lora.validate()
         _require(self.lr > 0, "--lr", f"must be positive, got {self.lr}")
         _require(self.epochs > 0, "--epochs", f"must be positive, got {self.epochs}")
         _require(self.batch_size >= 1, "--batch-size", f"must be at least 1, got {self.batch_size}")

@@ -78,6 +78,8 @@ def load_tokenizer(name: str):
     source = gpt2_tokenizer_dir() if name.startswith(SCRATCH_PREFIX) else name
     if name.startswith(SCRATCH_PREFIX):
         _scratch_arch(name)
+    elif adapter_dir(name):
+        source = str(adapter_dir(name))
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
@@ -92,6 +94,8 @@ def load_model(name: str, tokenizer, *, seed: int = 42):
     import torch
     from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
+    if adapter_dir(name):
+        return _load_adapter(adapter_dir(name), tokenizer, seed=seed)
     if name.startswith(SCRATCH_PREFIX):
         torch.manual_seed(seed)
         config = GPT2Config(
@@ -110,13 +114,98 @@ def load_model(name: str, tokenizer, *, seed: int = 42):
     return model
 
 
+def adapter_dir(name: str) -> Path | None:
+    """The PEFT adapter folder `name` stands for: the folder itself, or the
+    `adapter/` of a model folder that holds no full model (--no-merge)."""
+    path = Path(name)
+    if (path / "adapter_config.json").is_file():
+        return path
+    if (
+        not (path / "config.json").is_file()
+        and (path / "adapter" / "adapter_config.json").is_file()
+    ):
+        return path / "adapter"
+    return None
+
+
+def _load_adapter(folder: Path, tokenizer, *, seed: int):
+    """Base model + LoRA adapter, merged for plain, fast inference."""
+    from peft import PeftModel
+
+    base = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
+    model = load_model(base, tokenizer, seed=seed)
+    return PeftModel.from_pretrained(model, folder).merge_and_unload()
+
+
+def _linear_names(model) -> set[str]:
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    return {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, (torch.nn.Linear, Conv1D))
+    }
+
+
+def apply_lora(model, lora):
+    """Wrap `model` with trainable LoRA adapters (PEFT); everything else frozen."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = lora.targets
+    if targets is None and model.config.model_type == "gpt2":
+        targets = ["c_attn", "c_proj", "c_fc"]
+    found = _linear_names(model)
+    if targets is not None and not set(targets) <= found:
+        raise TextgenError(
+            f"--lora-targets: {', '.join(sorted(set(targets) - found))} not in this model; "
+            f"its linear layers are: {', '.join(sorted(found))}"
+        )
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        fan_in_fan_out=model.config.model_type == "gpt2",  # GPT-2 stores Conv1D weights transposed
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        raise TextgenError(f"--lora: {exc}; name the layers with --lora-targets") from None
+
+
+def parameter_counts(model) -> dict:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "trainable_fraction": trainable / total,
+    }
+
+
+def _resize_embeddings(model, size: int) -> None:
+    """Grow the embeddings to `size` rounded up to a multiple of 64; new rows
+    start at the mean of the old ones. Deterministic, unlike transformers'
+    sampled initialisation, so a base model rebuilt on resume (LoRA trains on
+    top of it) is the same one."""
+    import torch
+
+    old = model.get_input_embeddings().weight.shape[0]
+    model.resize_token_embeddings(size, pad_to_multiple_of=PAD_MULTIPLE, mean_resizing=False)
+    with torch.no_grad():
+        for layer in (model.get_input_embeddings(), model.get_output_embeddings()):
+            if layer is not None and layer.weight.shape[0] > old:
+                layer.weight[old:] = layer.weight[:old].mean(dim=0)
+
+
 def prepare_for_tokenizer(model, tokenizer) -> None:
     """Resize embeddings for the tokenizer (padded to a multiple of 64), and
     record pad/eos ids and the never-produced ids in the configs."""
-    if model.get_input_embeddings().weight.shape[0] < len(tokenizer) or (
-        model.get_input_embeddings().weight.shape[0] % PAD_MULTIPLE
-    ):
-        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=PAD_MULTIPLE)
+    rows = model.get_input_embeddings().weight.shape[0]
+    if rows < len(tokenizer) or rows % PAD_MULTIPLE:
+        _resize_embeddings(model, len(tokenizer))
     vocab = model.get_input_embeddings().weight.shape[0]
     model.config.pad_token_id = tokenizer.pad_token_id
     gen = model.generation_config

@@ -22,6 +22,7 @@ from transformers import (
     Trainer,
     TrainerCallback,
     TrainingArguments,
+    set_seed,
 )
 
 from textgen_core import checkpoints, report
@@ -33,7 +34,7 @@ from textgen_core.evaluate import evaluate_loss, perplexity
 from textgen_core.ingest import Corpus, load_corpus
 from textgen_core.lm_loss import trainer_compute_loss
 from textgen_core.model_card import render_model_card
-from textgen_core.modeling import load_model, load_tokenizer
+from textgen_core.modeling import apply_lora, load_model, load_tokenizer, parameter_counts
 
 
 @dataclass
@@ -300,7 +301,11 @@ def train(
     splits = make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
     record = {"config": cfg.to_dict(), "data_fingerprint": _fingerprint(corpus)}
     checkpoint = _resume_point(out, record, force, warn) if resume else None
+    set_seed(cfg.seed)  # LoRA's random init, and anything else drawn before the Trainer
     model = load_model(cfg.model, tokenizer, seed=cfg.seed)
+    if cfg.lora:
+        model = apply_lora(model, cfg.lora)
+    trained_parameters = parameter_counts(model)
     base = evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)
     out.root.mkdir(parents=True, exist_ok=True)
     report.write_json(out.record, record)
@@ -315,14 +320,32 @@ def train(
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.time() - start
     model = trainer.model
-    model.save_pretrained(out.model)
-    tokenizer.save_pretrained(out.model)
+    model = save_model(model, tokenizer, out.model, cfg)
     final = evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)
     results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
+    results.update(trained_parameters)
     report.write_json(out.results, results)
     report.plot_losses(report.read_metrics(out.metrics), out.plot, title=cfg.model)
     checkpoints.write_atomic(out.card, render_model_card(results, cfg.to_dict(), repo_id=None))
     return results
+
+
+def save_model(model, tokenizer, folder: Path, cfg: TrainConfig):
+    """Save the trained model; for LoRA, the adapter in `adapter/` (with the
+    resized embeddings, so `[PAD]` survives) and, unless told not to, the merged
+    full model beside it. Returns the model to evaluate."""
+    if cfg.lora is None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return model
+    model.save_pretrained(folder / "adapter", save_embedding_layers=True)
+    tokenizer.save_pretrained(folder / "adapter")
+    if not cfg.lora.merge:
+        return model
+    merged = model.merge_and_unload()
+    merged.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return merged
 
 
 def _tokens_seen(checkpoint: Path | None) -> int:

@@ -55,20 +55,9 @@ VARIANTS = {
 # ---------------------------------------------------------------------------
 
 
-def textgen_trainer_class(source: str = "local"):
-    """textgen's Trainer subclass: `core` imports textgen_core.train.TextgenTrainer
-    (once it calls trainer_compute_loss); `local` is this minimal equivalent."""
-    if source == "core":
-        from textgen_core.train import TextgenTrainer
-
-        return TextgenTrainer
-    import transformers
-
-    from textgen_core.lm_loss import trainer_compute_loss
-
-    class TextgenTrainer(transformers.Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            return trainer_compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+def textgen_trainer_class():
+    """The Trainer subclass `textgen train` uses."""
+    from textgen_core.train import TextgenTrainer
 
     return TextgenTrainer
 
@@ -86,7 +75,7 @@ def onednn_only_trainer_class():
     return OneDnnTrainer
 
 
-def run_worker(variant: str, data_path: str, seed: int, steps: int, trainer: str, fds: str) -> None:
+def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) -> None:
     if variant == "fused-loss-only":
         os.environ["TEXTGEN_CPU_MATMUL"] = "default"
     if variant.startswith("textgen"):
@@ -108,7 +97,7 @@ def run_worker(variant: str, data_path: str, seed: int, steps: int, trainer: str
     trainer_class = {
         "baseline": transformers.Trainer,
         "onednn-only": onednn_only_trainer_class(),
-    }.get(variant) or textgen_trainer_class(trainer)
+    }.get(variant) or textgen_trainer_class()
 
     class LockStep(transformers.TrainerCallback):
         def __init__(self):
@@ -176,19 +165,13 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=2, help="warm-up steps, not timed")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--variants", default="baseline,textgen")
-    parser.add_argument(
-        "--trainer",
-        choices=["local", "core"],
-        default="local",
-        help="textgen side: a local Trainer subclass or textgen_core.train.TextgenTrainer",
-    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--total-steps", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--fds", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.worker:
-        run_worker(opts.worker, opts.data, opts.seed, opts.total_steps, opts.trainer, opts.fds)
+        run_worker(opts.worker, opts.data, opts.seed, opts.total_steps, opts.fds)
         return
 
     variants = opts.variants.split(",")
@@ -209,8 +192,7 @@ def main() -> None:
             Worker(
                 __file__,
                 v,
-                ["--data", data_path, "--seed", str(opts.seed)]
-                + ["--total-steps", str(total), "--trainer", opts.trainer],
+                ["--data", data_path, "--seed", str(opts.seed)] + ["--total-steps", str(total)],
             )
             for v in variants
         ]

@@ -190,3 +190,26 @@ def test_train_pushes_model_and_checkpoints_and_resumes_from_the_hub(
     a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in "ab")
     assert b["steps"] == a["steps"]
     assert b["train_seconds"] < a["train_seconds"]  # nothing left to train but the tail
+
+
+def test_generate_pulls_a_hub_model_at_a_revision_and_names_a_bad_one(hub, tmp_path, tiny_model):
+    from textgen_core.hub import push_model
+
+    push_model(tiny_model, "alice/tiny")
+    args = [
+        "generate",
+        "alice/tiny",
+        "--prompt",
+        "Hi",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "4",
+    ]
+    pulled = textgen(*args, "--revision", "main")
+    local = textgen("generate", tiny_model, *args[2:])
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout == local.stdout
+    missing = textgen(*args, "--revision", "no-such-branch")
+    assert missing.returncode == 2
+    assert "alice/tiny" in missing.stderr and "no-such-branch" in missing.stderr

@@ -38,6 +38,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         default=d.model,
         help="Hub id, local folder, or scratch:distilgpt2 / scratch:tiny (default %(default)s)",
     )
+    p.add_argument("--revision", help="branch, tag or commit of a Hub model (default: main)")
     p.add_argument("--epochs", type=float, default=d.epochs, help="default %(default)s")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
     p.add_argument(
@@ -101,6 +102,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         model=args.model,
+        revision=args.revision,
         epochs=args.epochs,
         batch_size=args.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -210,7 +212,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.paths)
     for skipped in corpus.skipped:
         _warn(f"warning: skipped {skipped.path}: {skipped.reason}")
-    model, tokenizer = load_for_inference(args.model)
+    model, tokenizer = load_for_inference(args.model, revision=args.revision)
     tok = tokenize(corpus, tokenizer)
     result = evaluate_loss(
         model,
@@ -238,7 +240,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from textgen_core.generate import generate, stream
     from textgen_core.modeling import load_for_inference
 
-    model, tokenizer = load_for_inference(args.model)
+    model, tokenizer = load_for_inference(args.model, revision=args.revision)
     if cfg.num_return_sequences == 1:
         print(args.prompt, end="", flush=True)
         for piece in stream(model, tokenizer, args.prompt, cfg):
@@ -294,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="loss and perplexity of a model on text files (JSON)")
     p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--revision", help="branch, tag or commit of a Hub model")
     p.add_argument("--chunk-size", type=int, default=DataConfig().chunk_size)
     p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=cmd_eval)
@@ -301,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = GenerateConfig()
     p = sub.add_parser("generate", help="generate text from a prompt")
     p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
+    p.add_argument("--revision", help="branch, tag or commit of a Hub model")
     p.add_argument("--prompt", default="", help="text to continue (default: start fresh)")
     p.add_argument("--max-new-tokens", type=int, default=g.max_new_tokens)
     p.add_argument("--temperature", type=float, default=g.temperature, help="0 = greedy decoding")

@@ -72,6 +72,8 @@ class LoraConfig:
 class TrainConfig:
     model: str = "distilgpt2"
     """Hub id, local folder, or scratch:distilgpt2 / scratch:tiny."""
+    revision: str | None = None
+    """Branch, tag or commit of a Hub model (default: main)."""
     epochs: float = 3
     """Passes over the training chunks."""
     batch_size: int = 8

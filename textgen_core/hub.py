@@ -173,12 +173,15 @@ def deploy_space(
     return f"{_endpoint()}/spaces/{url.repo_id}"
 
 
-def describe_load_error(model_id: str, exc: Exception) -> TextgenError:
+def describe_load_error(
+    model_id: str, exc: Exception, *, revision: str | None = None
+) -> TextgenError:
     """Turn a `from_pretrained` failure for `model_id` into a one-line TextgenError that
     says why (unknown repo, gated, offline, no network) and what to use instead."""
     problem = _hub_problem(exc, model_id) or _first_line(exc)
     return TextgenError(
-        f"cannot load model {model_id!r}: {problem}. Other options: a local model folder, "
+        f"cannot load model {model_id!r}{f' at revision {revision!r}' if revision else ''}: "
+        f"{problem}. Other options: a local model folder, "
         "or --model scratch:tiny (random weights, works offline)"
     )
 

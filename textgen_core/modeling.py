@@ -59,7 +59,7 @@ def _scratch_arch(name: str) -> dict:
     return SCRATCH_ARCHS[arch]
 
 
-def _load_error(name: str, exc: Exception) -> TextgenError:
+def _load_error(name: str, exc: Exception, revision: str | None = None) -> TextgenError:
     if Path(name).is_dir():
         first = str(exc).strip().split("\n")[0]
         return TextgenError(
@@ -68,10 +68,10 @@ def _load_error(name: str, exc: Exception) -> TextgenError:
         )
     from textgen_core.hub import describe_load_error
 
-    return describe_load_error(name, exc)
+    return describe_load_error(name, exc, revision=revision)
 
 
-def load_tokenizer(name: str):
+def load_tokenizer(name: str, *, revision: str | None = None):
     """The tokenizer of `name`, with a pad token."""
     from transformers import AutoTokenizer
 
@@ -81,15 +81,15 @@ def load_tokenizer(name: str):
     elif adapter_dir(name):
         source = str(adapter_dir(name))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
     except (OSError, ValueError) as exc:
-        raise _load_error(name, exc) from None
+        raise _load_error(name, exc, revision) from None
     if tokenizer.pad_token is None:
         tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
     return tokenizer
 
 
-def load_model(name: str, tokenizer, *, seed: int = 42):
+def load_model(name: str, tokenizer, *, seed: int = 42, revision: str | None = None):
     """The causal LM of `name`, embeddings resized for the tokenizer."""
     import torch
     from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
@@ -107,9 +107,9 @@ def load_model(name: str, tokenizer, *, seed: int = 42):
         model = GPT2LMHeadModel(config)
     else:
         try:
-            model = AutoModelForCausalLM.from_pretrained(name)
+            model = AutoModelForCausalLM.from_pretrained(name, revision=revision)
         except (OSError, ValueError) as exc:
-            raise _load_error(name, exc) from None
+            raise _load_error(name, exc, revision) from None
     prepare_for_tokenizer(model, tokenizer)
     return model
 
@@ -227,9 +227,9 @@ def context_length(model) -> int:
     return 1024
 
 
-def load_for_inference(name: str):
+def load_for_inference(name: str, *, revision: str | None = None):
     """Model (eval mode) and tokenizer of a trained folder, Hub id or scratch arch."""
-    tokenizer = load_tokenizer(name)
-    model = load_model(name, tokenizer)
+    tokenizer = load_tokenizer(name, revision=revision)
+    model = load_model(name, tokenizer, revision=revision)
     model.eval()
     return model, tokenizer

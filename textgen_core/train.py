@@ -297,12 +297,12 @@ def train(
     for skipped in corpus.skipped:
         warn(f"warning: skipped {skipped.path}: {skipped.reason}")
     corpus.require_text()
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = load_tokenizer(cfg.model, revision=cfg.revision)
     splits = make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
     record = {"config": cfg.to_dict(), "data_fingerprint": _fingerprint(corpus)}
     checkpoint = _resume_point(out, record, force, warn) if resume else None
     set_seed(cfg.seed)  # LoRA's random init, and anything else drawn before the Trainer
-    model = load_model(cfg.model, tokenizer, seed=cfg.seed)
+    model = load_model(cfg.model, tokenizer, seed=cfg.seed, revision=cfg.revision)
     if cfg.lora:
         model = apply_lora(model, cfg.lora)
     trained_parameters = parameter_counts(model)

@@ -184,3 +184,46 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, corpus_dir, tiny_
         steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
         assert steps == sorted(steps), "metrics after the resume point are not duplicated"
         assert resumed_from < reference["steps"]
+
+
+def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_dir, tiny_model):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "textgen_core",
+        "train",
+        str(corpus_dir),
+        "--output",
+        str(out),
+        "--model",
+        str(tiny_model),
+        "--epochs",
+        "6",
+        "--chunk-size",
+        "64",
+        "--quiet",
+        "--eval-steps",
+        "1000",
+        "--early-stopping-patience",
+        "0",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    sent = time.time()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert time.time() - sent < 10 and "checkpoint saved" in stderr
+    from textgen_core.checkpoints import latest_complete, step_of
+
+    latest, _ = latest_complete(out / "checkpoints")
+    assert latest is not None and step_of(latest) > 0
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "results.json").read_text())["epochs_completed"] == 6

@@ -350,8 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     except TextgenError as exc:
         _warn(f"error: {exc}")
         return 2
-    except KeyboardInterrupt:
-        _warn("interrupted; a training run continues from its last checkpoint with --resume")
+    except KeyboardInterrupt as exc:
+        _warn(
+            f"interrupted{f' ({exc})' if str(exc) else ''}; "
+            "a training run continues from its last checkpoint with --resume"
+        )
         return 130
     except Exception as exc:  # anything else is a bug or an environment failure
         _warn(f"error: {type(exc).__name__}: {exc}")

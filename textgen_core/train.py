@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +119,37 @@ class MetricsLog(TrainerCallback):
             )
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during training; a checkpoint of the last step was saved."""
+
+
+class GracefulStop(TrainerCallback):
+    """Ctrl-C / SIGTERM ends the current step, saves a checkpoint and stops, so
+    at most one step of work is lost (a second signal stops at once)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _request(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._request)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 class LiveProgress(ProgressCallback):
     """The Trainer's progress bar (with ETA), showing the latest losses
     instead of printing every log dict."""
@@ -216,6 +249,8 @@ def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int, quiet
 def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, quiet: bool, callbacks=()):
     args = training_arguments(cfg, out, len(splits.train), quiet)
     extra = [MetricsLog(out.metrics), *callbacks]
+    if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
+        extra.append(GracefulStop())
     if cfg.early_stopping_patience:
         extra.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = TextgenTrainer(
@@ -319,6 +354,8 @@ def train(
     start = time.time()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.time() - start
+    if any(isinstance(c, GracefulStop) and c.requested for c in trainer.callback_handler.callbacks):
+        raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
     model = trainer.model
     model = save_model(model, tokenizer, out.model, cfg)
     final = evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)

@@ -71,6 +71,10 @@ def safe_suffix(raw: str) -> str:
     return f".{cleaned}" if cleaned else ""
 
 
+def _size(n: int) -> str:
+    return f"{n / MB:.1f} MB" if n >= MB / 10 else f"{n / 1024:.1f} kB"
+
+
 def check_limits(sources: list[Path], limits: UploadLimits) -> None:
     """Refuse an upload that is empty, or too large per file or in total."""
     if not sources:
@@ -82,14 +86,13 @@ def check_limits(sources: list[Path], limits: UploadLimits) -> None:
         size = source.stat().st_size
         if size > limits.max_file_bytes:
             raise TextgenError(
-                f"files: {display_name(source.name)} is {size / MB:.1f} MB; "
-                f"the limit is {limits.max_file_bytes / MB:.0f} MB per file"
+                f"files: {display_name(source.name)} is {_size(size)}; "
+                f"the limit is {_size(limits.max_file_bytes)} per file"
             )
         total += size
     if total > limits.max_total_bytes:
         raise TextgenError(
-            f"files: {total / MB:.1f} MB in all; the limit is "
-            f"{limits.max_total_bytes / MB:.0f} MB per upload"
+            f"files: {_size(total)} in all; the limit is {_size(limits.max_total_bytes)} per upload"
         )
 
 

@@ -1,0 +1,89 @@
+"""The app in a real browser (Debian's Chromium, driven by Playwright): upload,
+see what was accepted, train, watch progress and results, then generate."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from app_server import AppServer
+from conftest import shakespeare
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
+)
+
+
+@pytest.fixture
+def page(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+def visible(locator):
+    """The first visible match (the table keeps hidden copies of its cells)."""
+    return locator.filter(visible=True).first
+
+
+def test_upload_train_watch_and_generate_in_a_browser(tmp_path, page, tiny_model):
+    from playwright.sync_api import expect
+
+    good = tmp_path / "verse.txt"
+    good.write_text(shakespeare()[:40_000])
+    binary = tmp_path / "photo.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    app = AppServer(tmp_path / "data").start()
+    try:
+        page.goto(app.url)
+        page.get_by_label("Base model").fill(str(tiny_model))
+        page.get_by_label("Epochs").fill("2")
+        page.get_by_label("Learning rate").fill("0.003")
+        page.get_by_label("Chunk size (tokens)").fill("64")
+        page.locator("input[type=file]").first.set_input_files([str(good), str(binary)])
+        expect(visible(page.get_by_text("binary file (PNG image)"))).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("chunks of 64 tokens")).to_be_visible()
+        expect(page.get_by_text("Small corpus")).to_be_visible()
+        page.screenshot(path=shots / "1-uploaded.png", full_page=True)
+
+        page.get_by_role("button", name="Start training").click()
+        running = page.get_by_text(re.compile(r"running · step [1-9]\d* / \d+"))
+        expect(running).to_be_visible(timeout=90_000)
+        page.screenshot(path=shots / "2-training.png", full_page=True)
+        expect(page.get_by_text(re.compile(r": completed"))).to_be_visible(timeout=180_000)
+        expect(visible(page.get_by_role("cell", name="perplexity", exact=True))).to_be_visible()
+        expect(visible(page.get_by_role("cell", name="verse.txt"))).to_be_visible()
+        page.screenshot(path=shots / "3-results.png", full_page=True)
+        job_id = page.get_by_label("Job id").input_value()
+
+        page.get_by_role("tab", name="Generate").click()
+        page.get_by_role("combobox", name="Model").click()
+        page.get_by_role("option", name=re.compile(job_id)).click()
+        page.get_by_label("Prompt").fill("To be, or not to be")
+        page.get_by_label("Max new tokens (1-512)").fill("20")
+        page.get_by_label("Temperature (0 = greedy)").fill("1.0")
+        page.get_by_label("Seed (-1 = random)").fill("3")
+        page.get_by_role("button", name="Generate", exact=True).click()
+        output = page.get_by_label("Generated text")
+        expect(output).to_have_value(re.compile(r"[A-Za-z]"), timeout=60_000)
+        page.screenshot(path=shots / "4-generated.png", full_page=True)
+    finally:
+        app.stop()
+    assert len(list(shots.glob("*.png"))) == 4

@@ -53,7 +53,9 @@ def demo_config(model: str) -> TrainConfig:
     if model.startswith("scratch:"):
         # From random init a small model needs a large learning rate to learn
         # visibly in two epochs.
-        return TrainConfig(model=model, epochs=2, lr=2e-3, warmup_ratio=0.05, data=DataConfig())
+        return TrainConfig(
+            model=model, epochs=2, lr=2e-3, warmup_ratio=0.05, eval_steps=50, data=DataConfig()
+        )
     # A pretrained model on CPU: a short run that still moves the loss.
     return TrainConfig(model=model, max_steps=40, eval_steps=20, data=DataConfig())
 

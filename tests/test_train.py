@@ -123,7 +123,7 @@ def test_resume_refuses_changed_settings_and_names_them(run, corpus_dir, tiny_mo
         )
 
 
-def cli_train(out, corpus, model, fault: str | None = None, resume: bool = False):
+def cli_train(out, corpus, model, fault: str | None = None, resume: bool = False, extra=()):
     env = {**os.environ, "TEXTGEN_FAULT": fault or ""}
     cmd = [
         sys.executable,
@@ -148,7 +148,11 @@ def cli_train(out, corpus, model, fault: str | None = None, resume: bool = False
         "--quiet",
     ]
     return subprocess.run(
-        cmd + (["--resume"] if resume else []), env=env, capture_output=True, text=True, timeout=600
+        cmd + (["--resume"] if resume else []) + list(extra),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -227,3 +231,17 @@ def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_d
     resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "results.json").read_text())["epochs_completed"] == 6
+
+
+def test_damaged_checkpoint_stops_resume_until_forced(tmp_path, corpus_dir, tiny_model):
+    out = tmp_path / "run"
+    assert cli_train(out, corpus_dir, tiny_model, fault="after_marker:10").returncode == -9
+    weights_file = out / "checkpoints" / "checkpoint-10" / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:100])
+    refused = cli_train(out, corpus_dir, tiny_model, resume=True)
+    assert refused.returncode == 2
+    assert f"{weights_file}: 100 bytes" in refused.stderr and "--force" in refused.stderr
+    forced = cli_train(out, corpus_dir, tiny_model, resume=True, extra=["--force"])
+    assert forced.returncode == 0, forced.stderr
+    assert "checkpoint-10 is damaged" in forced.stderr
+    assert (out / "results.json").exists()

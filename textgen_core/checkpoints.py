@@ -8,6 +8,7 @@ the newest folder with a marker and names any newer, unmarked one it ignores.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -54,19 +55,49 @@ def _missing(folder: Path) -> list[str]:
 
 
 def is_complete(folder: Path) -> bool:
-    return (folder / MARKER).is_file() and not _missing(folder)
+    """The save finished (the marker exists); `damage` says if it is still intact."""
+    return (folder / MARKER).is_file()
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def mark_complete(folder: Path) -> None:
+    """Record every file's size and SHA-256, then write the marker atomically."""
     missing = _missing(folder)
     if missing:
         raise TextgenError(f"{folder}: checkpoint is missing {', '.join(missing)}")
-    for name in os.listdir(folder):  # make the files durable before the marker
+    files = {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != MARKER):
+        with open(path, "rb") as f:  # durable before the marker says so
+            os.fsync(f.fileno())
+        files[path.name] = {"size": path.stat().st_size, "sha256": _digest(path)}
+    record = {"step": step_of(folder), "time": time.time(), "files": files}
+    write_atomic(folder / MARKER, json.dumps(record))
+
+
+def damage(folder: Path) -> list[str]:
+    """What is wrong with a completed checkpoint: "FILE: reason" entries."""
+    try:
+        files = json.loads((folder / MARKER).read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return [f"{folder / MARKER}: unreadable completion record"]
+    problems = [f"{folder / name}: missing" for name in _missing(folder)]
+    for name, expected in files.items():
         path = folder / name
-        if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-    write_atomic(folder / MARKER, json.dumps({"step": step_of(folder), "time": time.time()}))
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif path.stat().st_size != expected["size"]:
+            size = path.stat().st_size
+            problems.append(f"{path}: {size} bytes, {expected['size']} were written")
+        elif _digest(path) != expected["sha256"]:
+            problems.append(f"{path}: contents changed since it was written")
+    return problems
 
 
 def rotate(root: Path, keep: int, protect: Path | None = None) -> None:
@@ -76,6 +107,25 @@ def rotate(root: Path, keep: int, protect: Path | None = None) -> None:
     for old in complete[: max(0, len(complete) - keep)]:
         if protect is None or old.resolve() != Path(protect).resolve():
             shutil.rmtree(old, ignore_errors=True)
+
+
+def resume_point(root: Path, *, fall_back: bool, warn) -> Path | None:
+    """The newest complete, intact checkpoint. Unfinished saves (a kill mid-save)
+    are named and passed over; a damaged one stops the resume unless
+    `fall_back`, which takes the newest intact one before it."""
+    latest, passed = latest_complete(root)
+    for folder in passed:
+        warn(f"warning: {folder} is incomplete (interrupted while saving); ignoring it")
+    while latest is not None and (problems := damage(latest)):
+        if not fall_back:
+            raise TextgenError(
+                f"checkpoint damaged: {'; '.join(problems)}. Add --force to resume from the "
+                "newest intact checkpoint before it instead"
+            )
+        warn(f"warning: {latest} is damaged ({'; '.join(problems)}); trying an older one")
+        older = [p for p in all_checkpoints(root) if step_of(p) < step_of(latest)]
+        latest = next((p for p in reversed(older) if is_complete(p)), None)
+    return latest
 
 
 def latest_complete(root: Path) -> tuple[Path | None, list[Path]]:

@@ -275,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="continue from the newest complete checkpoint in DIR"
     )
-    p.add_argument("--force", action="store_true", help="resume even if the settings changed")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="resume even if the settings changed, or from an older intact checkpoint "
+        "when the newest is damaged",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--push-to-hub", metavar="REPO_ID", help="push the trained model to this Hub repo"

@@ -298,9 +298,7 @@ def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None
             f"--resume: settings differ from the run in {out.root} ({'; '.join(diffs)}); "
             "use the same settings, or add --force"
         )
-    latest, passed = checkpoints.latest_complete(out.checkpoints)
-    for folder in passed:
-        warn(f"warning: {folder} is incomplete (interrupted while saving); ignoring it")
+    latest = checkpoints.resume_point(out.checkpoints, fall_back=force, warn=warn)
     if latest is None:
         warn(f"no complete checkpoint in {out.checkpoints}; training starts from the beginning")
         return None

@@ -89,3 +89,39 @@ def test_folders_are_read_recursively_in_sorted_order_and_hidden_files_ignored(t
 def test_missing_path_is_an_error_naming_it(tmp_path):
     with pytest.raises(TextgenError, match="nope.txt: no such file"):
         load_corpus([tmp_path / "nope.txt"])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("sjis.txt", "こんにちは世界".encode("shift_jis"), "not UTF-8"),
+        ("noise.txt", bytes(range(128, 256)) * 4, "not UTF-8"),  # binary without NUL bytes
+        ("noise_nul.md", bytes(range(256)) * 4, "NUL bytes"),
+    ],
+)
+def test_more_undecodable_inputs_are_skipped_with_reasons(tmp_path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    corpus = load_corpus([tmp_path])
+    assert corpus.documents == [] and reason in reasons(corpus)[name]
+
+
+def test_mixed_line_endings_in_one_file_give_the_same_text_as_lf(tmp_path):
+    (tmp_path / "mixed.txt").write_bytes(b"one\r\ntwo\rthree\nfour")
+    assert load_corpus([tmp_path]).documents[0].text == "one\ntwo\nthree\nfour"
+
+
+def test_symlink_loops_do_not_hang_or_duplicate(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.txt").write_text(TEXT)
+    (tmp_path / "a" / "up").symlink_to(tmp_path)
+    (tmp_path / "a" / "self").symlink_to(tmp_path / "a")
+    corpus = load_corpus([tmp_path])
+    assert [d.path for d in corpus.documents] == [str(tmp_path / "a" / "x.txt")]
+
+
+def test_ten_thousand_tiny_files_are_all_read_or_listed(tmp_path):
+    for i in range(10_000):
+        (tmp_path / f"{i:05d}.txt").write_text(f"note number {i}\n" if i % 100 else "")
+    corpus = load_corpus([tmp_path])
+    assert len(corpus.documents) == 9_900
+    assert len(corpus.skipped) == 100 and all(s.reason.startswith("empty") for s in corpus.skipped)

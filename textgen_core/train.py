@@ -354,8 +354,7 @@ def train(
     seconds = time.time() - start
     if any(isinstance(c, GracefulStop) and c.requested for c in trainer.callback_handler.callbacks):
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
-    model = trainer.model
-    model = save_model(model, tokenizer, out.model, cfg)
+    model = save_model(trainer.model, tokenizer, out.model, cfg)
     final = evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)
     results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
     results.update(trained_parameters)

@@ -128,3 +128,33 @@ def test_failed_trial_is_recorded_with_its_reason_and_search_goes_on(
     rows = {r["number"]: r for r in csv.DictReader((tmp_path / "trials.csv").open())}
     assert rows["1"]["state"] == "fail" and "out of memory" in rows["1"]["failure"]
     assert summary["trials"] == {"complete": 2, "pruned": 0, "fail": 1}
+
+
+def test_pruned_trial_stops_training_early_and_is_marked_pruned(
+    tmp_path, tiny_model, corpus_dir, monkeypatch
+):
+    def should_prune(trial):
+        return trial.number == 1
+
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", should_prune)
+    base = TrainConfig(
+        model=str(tiny_model), epochs=1, max_steps=4, eval_steps=1, data=DataConfig(chunk_size=64)
+    )
+    summary = tune_module.tune([corpus_dir], tmp_path, base, trials=2, quiet=True)
+    pruned = load(tmp_path).trials[1]
+    assert pruned.state == optuna.trial.TrialState.PRUNED
+    assert len(pruned.intermediate_values) == 1  # reported once, then stopped
+    assert json.loads((tmp_path / "trials" / "1" / "results.json").read_text())["steps"] == 1
+    assert summary["trials"] == {"complete": 1, "pruned": 1, "fail": 0}
+
+
+def test_bad_config_file_and_bad_trial_count_exit_2_naming_the_flag(tmp_path, capsys):
+    from textgen_core.cli import main
+
+    assert (
+        main(["train", str(tmp_path), "--output", str(tmp_path / "o"), "--config", "nope.json"])
+        == 2
+    )
+    assert "--config nope.json" in capsys.readouterr().err
+    assert main(["tune", str(tmp_path), "--output", str(tmp_path / "t"), "--trials", "0"]) == 2
+    assert "--trials" in capsys.readouterr().err

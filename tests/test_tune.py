@@ -158,3 +158,35 @@ def test_bad_config_file_and_bad_trial_count_exit_2_naming_the_flag(tmp_path, ca
     assert "--config nope.json" in capsys.readouterr().err
     assert main(["tune", str(tmp_path), "--output", str(tmp_path / "t"), "--trials", "0"]) == 2
     assert "--trials" in capsys.readouterr().err
+
+
+def test_search_space_caps_the_device_batch_and_adds_lora_rank(tiny_model):
+    from textgen_core.config import LoraConfig
+
+    base = TrainConfig(model="scratch:tiny", batch_size=4, epochs=2, lora=LoraConfig())
+    params = dict(lr=2e-2, batch_size=16, warmup_ratio=0.1, weight_decay=0.05, epochs=2)
+    cfg = tune_module.suggest_config(
+        optuna.trial.FixedTrial({**params, "lora_r": 32, "lora_alpha": 64}), base
+    )
+    assert (cfg.batch_size, cfg.gradient_accumulation_steps) == (4, 4)
+    assert (cfg.lora.r, cfg.lora.alpha, cfg.lr, cfg.epochs) == (32, 64, 2e-2, 2)
+    cfg.validate()
+
+
+def test_resuming_with_other_data_settings_is_refused(searched, corpus_dir, tiny_model):
+    out, _, _ = searched
+    done = textgen(
+        "tune",
+        corpus_dir,
+        "--output",
+        out,
+        "--model",
+        tiny_model,
+        "--trials",
+        "1",
+        "--chunk-size",
+        "32",
+        "--quiet",
+    )
+    assert done.returncode == 2
+    assert "chunk_size" in done.stderr and "--study-name" in done.stderr

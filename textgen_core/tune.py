@@ -227,11 +227,34 @@ def _open_study(out: TunePaths, base: TrainConfig, storage: str | None, name: st
             f"--output {out.root}: holds the trials of another study; "
             "choose another --output, or the same --study-name/--storage as before"
         )
+    _check_same_task(study, base)
     # Reseeding with the trial count keeps a resumed search from replaying the
     # proposals it already tried.
     study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials))
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=3)
     return study
+
+
+def _task(cfg: TrainConfig) -> dict:
+    """What must stay fixed for validation losses to be comparable across trials."""
+    return {
+        "model": cfg.model,
+        "revision": cfg.revision,
+        "lora": cfg.lora is not None,
+        "data": dataclasses.asdict(cfg.data),
+    }
+
+
+def _check_same_task(study: optuna.Study, base: TrainConfig) -> None:
+    task, saved = _task(base), study.user_attrs.get("task")
+    if saved is None:
+        study.set_user_attr("task", task)
+    elif saved != task:
+        diffs = [f"{k}: {saved.get(k)!r} -> {task[k]!r}" for k in task if saved.get(k) != task[k]]
+        raise TextgenError(
+            f"study {study.study_name!r} searched other settings ({'; '.join(diffs)}); "
+            "use the same ones to resume it, or another --output/--study-name"
+        )
 
 
 def _default_run(paths, out: TunePaths, base: TrainConfig, quiet: bool, warn) -> dict:
@@ -315,6 +338,7 @@ def _plot_history(study: optuna.Study, path: Path) -> None:
         ax.plot(numbers, values, "o", label="trial")
         ax.step(numbers, best, where="post", label="best so far")
         ax.legend()
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("trial")
     ax.set_ylabel("best validation loss (nats per token)")
     ax.set_title(f"hyperparameter search: {study.study_name}")

@@ -131,6 +131,9 @@ class Objective:
             return value
         except optuna.TrialPruned:
             raise
+        except KeyboardInterrupt:  # Ctrl-C ends the search; the table still says why
+            trial.set_user_attr("failure", "interrupted")
+            raise
         except Exception as exc:
             trial.set_user_attr("failure", f"{type(exc).__name__}: {exc}")
             raise

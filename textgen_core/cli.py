@@ -134,8 +134,35 @@ def _lora_config(args: argparse.Namespace) -> LoraConfig | None:
     )
 
 
+def _with_config_file(cfg: TrainConfig, path: str | None) -> TrainConfig:
+    """Settings from a saved TrainConfig (e.g. tune's best_config.json), then the
+    flags the command line set: a flag still at its default leaves the file's value."""
+    if path is None:
+        return cfg
+    try:
+        saved = TrainConfig.from_dict(json.loads(Path(path).read_text()))
+    except OSError as exc:
+        raise TextgenError(f"--config {path}: cannot read it ({exc.strerror})") from exc
+    except (ValueError, TypeError) as exc:
+        raise TextgenError(f"--config {path}: not a TrainConfig JSON file ({exc})") from exc
+    return TrainConfig.from_dict(
+        _overrides(saved.to_dict(), cfg.to_dict(), TrainConfig().to_dict())
+    )
+
+
+def _overrides(saved: dict, flags: dict, defaults: dict) -> dict:
+    merged = dict(saved)
+    for key, value in flags.items():
+        default = defaults.get(key)
+        if isinstance(value, dict) and isinstance(saved.get(key), dict):
+            merged[key] = _overrides(saved[key], value, default or LoraConfig().__dict__)
+        elif value != default:
+            merged[key] = value
+    return merged
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    cfg = _train_config(args)
+    cfg = _with_config_file(_train_config(args), args.config)
     cfg.validate()  # before any heavy import, so a bad flag fails fast
     _quiet_libraries(args.quiet)
     from textgen_core.report import format_results
@@ -159,6 +186,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         from textgen_core.hub import push_model
 
         print(f"pushed to {push_model(Path(args.output), args.push_to_hub, token=args.token)}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    cfg = _train_config(args)
+    cfg.validate()
+    _quiet_libraries(args.quiet)
+    from textgen_core.tune import tune
+
+    summary = tune(
+        args.paths,
+        args.output,
+        cfg,
+        trials=args.trials,
+        timeout=args.timeout,
+        storage=args.storage,
+        study_name=args.study_name,
+        quiet=args.quiet,
+        warn=_warn,
+    )
+    best, default = summary["best"], summary["default"]
+    print(
+        f"best trial {summary['best_trial']}: {json.dumps(summary['best_params'])}\n"
+        f"test loss / perplexity: best {best['test_loss']:.4f} / {best['test_perplexity']:.2f}, "
+        f"default settings {default['test_loss']:.4f} / {default['test_perplexity']:.2f}\n"
+        f"best model in {best['model']}; settings in {args.output}/best_config.json "
+        f"(textgen train --config); report in {args.output}/tune_results.json"
+    )
     return 0
 
 
@@ -296,7 +351,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume from the newest checkpoint pushed to REPO_ID",
     )
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="start from the settings in this JSON file (e.g. tune's best_config.json); "
+        "flags given on the command line override them",
+    )
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "tune",
+        help="search learning rate, batch size, warmup, weight decay, epochs (and LoRA "
+        "rank) for the lowest validation loss",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (read recursively)")
+    p.add_argument(
+        "--output", required=True, metavar="DIR", help="search folder; the same DIR resumes"
+    )
+    p.add_argument("--trials", type=int, required=True, help="trials to run in this call")
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument(
+        "--storage", metavar="URL", help="Optuna storage (default: sqlite:///DIR/study.db)"
+    )
+    p.add_argument("--study-name", help="default textgen-tune")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_train_flags(p)
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("eval", help="loss and perplexity of a model on text files (JSON)")
     p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")

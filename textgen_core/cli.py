@@ -76,6 +76,13 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         help="evaluations without improvement before stopping; 0 = never (default %(default)s)",
     )
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    p.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the token and position embeddings fixed; GPT-2 ties its output layer to "
+        "the token embeddings, so the output layer stays fixed too. Faster steps and fewer "
+        "trainable weights, at some cost in how far the model adapts (BENCHMARKS.md)",
+    )
     lora = LoraConfig()
     p.add_argument(
         "--lora",
@@ -115,6 +122,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         early_stopping_patience=args.early_stopping_patience or None,
         seed=args.seed,
         lora=_lora_config(args),
+        freeze_embeddings=args.freeze_embeddings,
         data=DataConfig(args.chunk_size, args.val_fraction, args.test_fraction, args.seed),
     )
 

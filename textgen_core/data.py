@@ -111,14 +111,15 @@ def _document_split(lengths: np.ndarray, cfg: DataConfig) -> list[np.ndarray] | 
 def _chunk(ids: np.ndarray, sources: np.ndarray, size: int, pad_id: int) -> dict[str, np.ndarray]:
     """Cut a token stream into rows of `size`; the last row is padded, and pad
     positions are masked out of attention and loss. Each column is a
-    (rows, size) int64 array."""
+    (rows, size) array, in the integer type its dataset column stores."""
     rows = math.ceil(len(ids) / size)
     padded = rows * size - len(ids)
-    ids = np.concatenate([ids, np.full(padded, pad_id)]).reshape(rows, size)
-    mask = np.concatenate([np.ones(len(sources), np.int64), np.zeros(padded, np.int64)])
+    ids = np.concatenate([ids.astype(np.int32), np.full(padded, pad_id, np.int32)])
+    ids = ids.reshape(rows, size)
+    mask = np.concatenate([np.ones(len(sources), np.int8), np.zeros(padded, np.int8)])
     mask = mask.reshape(rows, size)
     sources = np.concatenate([sources, np.full(padded, -1)]).reshape(rows, size)
-    labels = np.where(mask == 1, ids, IGNORE_INDEX)
+    labels = np.where(mask == 1, ids.astype(np.int64), IGNORE_INDEX)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels, "source": sources}
 
 
@@ -182,12 +183,12 @@ def split(tok: Tokenized, cfg: DataConfig, pad_id: int) -> Splits:
     lengths = np.array([len(i) for i in tok.ids])
     by_document = _document_split(lengths, cfg)
     if by_document is not None:
-        parts = [_chunk(*_stream(tok, p), cfg.chunk_size, pad_id) for p in by_document]
+        # One split at a time, so only one split's arrays exist besides the datasets.
+        datasets = [_dataset(_chunk(*_stream(tok, p), cfg.chunk_size, pad_id)) for p in by_document]
         split_by = "document"
     else:
-        parts = _token_range_split(tok, cfg, pad_id)
+        datasets = [_dataset(p) for p in _token_range_split(tok, cfg, pad_id)]
         split_by = "token_range"
-    datasets = [_dataset(p) for p in parts]
     return Splits(*datasets, files=tok.files, split_by=split_by)
 
 

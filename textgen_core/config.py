@@ -102,8 +102,8 @@ class TrainConfig:
     """Train a LoRA adapter instead of all weights."""
     freeze_embeddings: bool = False
     """Keep the token and position embeddings fixed. GPT-2 ties its output
-    layer to the token embeddings, so that layer stays fixed too: fewer
-    trainable weights and faster steps, but less room to adapt the vocabulary."""
+    layer to the token embeddings, so that layer stays fixed too: about half
+    the trainable weights and less memory, but less room to adapt."""
     data: DataConfig = field(default_factory=DataConfig)
     """How files become chunks and splits."""
 

@@ -26,3 +26,6 @@ app: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/eval_throughput.py
+	$(PY) benchmarks/train_tiers.py
+	$(PY) benchmarks/generate_throughput.py
+	$(PY) benchmarks/data_prep.py

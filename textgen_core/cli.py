@@ -76,6 +76,14 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         help="evaluations without improvement before stopping; 0 = never (default %(default)s)",
     )
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    p.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the token and position embeddings fixed. GPT-2 ties its output layer to "
+        "the token embeddings, so the output layer stays fixed too: about half the trainable "
+        "weights and ~0.5 GB less memory for distilgpt2, at most a few percent faster, but "
+        "the model adapts less (slightly higher validation loss; BENCHMARKS.md)",
+    )
     lora = LoraConfig()
     p.add_argument(
         "--lora",
@@ -115,6 +123,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         early_stopping_patience=args.early_stopping_patience or None,
         seed=args.seed,
         lora=_lora_config(args),
+        freeze_embeddings=args.freeze_embeddings,
         data=DataConfig(args.chunk_size, args.val_fraction, args.test_fraction, args.seed),
     )
 

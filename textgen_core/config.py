@@ -100,6 +100,10 @@ class TrainConfig:
     """Seed of initialisation, data order and dropout."""
     lora: LoraConfig | None = None
     """Train a LoRA adapter instead of all weights."""
+    freeze_embeddings: bool = False
+    """Keep the token and position embeddings fixed. GPT-2 ties its output
+    layer to the token embeddings, so that layer stays fixed too: about half
+    the trainable weights and less memory, but less room to adapt."""
     data: DataConfig = field(default_factory=DataConfig)
     """How files become chunks and splits."""
 

@@ -41,7 +41,10 @@ class Splits:
 
     def tokens(self, name: str) -> int:
         """Real (non-pad) tokens in a split."""
-        return int(sum(sum(m) for m in getattr(self, name)["attention_mask"]))
+        import pyarrow.compute as pc
+
+        mask = getattr(self, name).data.table.column("attention_mask")
+        return int(pc.sum(pc.list_flatten(mask)).as_py() or 0)
 
     def summary(self) -> dict:
         return {
@@ -51,22 +54,31 @@ class Splits:
         }
 
 
-def tokenize(corpus: Corpus, tokenizer, *, quiet: bool = False) -> Tokenized:
-    """Tokenize every document (batched, through `datasets`) and append EOS."""
+def tokenize(
+    corpus: Corpus, tokenizer, *, quiet: bool = False, batch_chars: int = 1 << 22
+) -> Tokenized:
+    """Tokenize every document and append EOS, in batches of about `batch_chars`
+    characters: each batch's token lists become compact int64 arrays at once,
+    so a large corpus never sits in memory as Python integers."""
+    from tqdm.auto import tqdm
+
     corpus.require_text()
     files = corpus.files_used
     index = {path: i for i, path in enumerate(files)}
-    docs = Dataset.from_dict({"text": [d.text for d in corpus.documents]})
-    eos = tokenizer.eos_token_id
-
-    def encode(batch):
-        encoded = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
-        return {"ids": [ids + [eos] for ids in encoded]}
-
-    encoded = docs.map(
-        encode, batched=True, remove_columns=["text"], desc="Tokenizing", keep_in_memory=True
-    )
-    ids = [np.asarray(row, dtype=np.int64) for row in encoded["ids"]]
+    eos = np.array([tokenizer.eos_token_id], dtype=np.int64)
+    texts = [d.text for d in corpus.documents]
+    ids: list[np.ndarray] = []
+    with tqdm(total=len(texts), desc="Tokenizing", disable=quiet, leave=False) as bar:
+        start = 0
+        while start < len(texts):
+            stop, chars = start, 0
+            while stop < len(texts) and (stop == start or chars + len(texts[stop]) <= batch_chars):
+                chars += len(texts[stop])
+                stop += 1
+            encoded = tokenizer(texts[start:stop], add_special_tokens=False)["input_ids"]
+            ids.extend(np.concatenate([np.asarray(e, dtype=np.int64), eos]) for e in encoded)
+            bar.update(stop - start)
+            start = stop
     return Tokenized(ids, [index[d.path] for d in corpus.documents], files)
 
 
@@ -96,22 +108,39 @@ def _document_split(lengths: np.ndarray, cfg: DataConfig) -> list[np.ndarray] | 
     return [train, val, test]
 
 
-def _chunk(ids: np.ndarray, sources: np.ndarray, size: int, pad_id: int) -> dict[str, list]:
+def _chunk(ids: np.ndarray, sources: np.ndarray, size: int, pad_id: int) -> dict[str, np.ndarray]:
     """Cut a token stream into rows of `size`; the last row is padded, and pad
-    positions are masked out of attention and loss."""
+    positions are masked out of attention and loss. Each column is a
+    (rows, size) array, in the integer type its dataset column stores."""
     rows = math.ceil(len(ids) / size)
     padded = rows * size - len(ids)
-    ids = np.concatenate([ids, np.full(padded, pad_id)]).reshape(rows, size)
-    mask = np.concatenate([np.ones(len(sources), np.int64), np.zeros(padded, np.int64)])
+    ids = np.concatenate([ids.astype(np.int32), np.full(padded, pad_id, np.int32)])
+    ids = ids.reshape(rows, size)
+    mask = np.concatenate([np.ones(len(sources), np.int8), np.zeros(padded, np.int8)])
     mask = mask.reshape(rows, size)
     sources = np.concatenate([sources, np.full(padded, -1)]).reshape(rows, size)
-    labels = np.where(mask == 1, ids, IGNORE_INDEX)
-    return {
-        "input_ids": ids.tolist(),
-        "attention_mask": mask.tolist(),
-        "labels": labels.tolist(),
-        "source": sources.tolist(),
-    }
+    labels = np.where(mask == 1, ids.astype(np.int64), IGNORE_INDEX)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "source": sources}
+
+
+# Column types as `datasets` stores these columns when given Python lists.
+_COLUMN_TYPES = {"input_ids": np.int32, "attention_mask": np.int8}
+
+
+def _dataset(columns: dict[str, np.ndarray]) -> Dataset:
+    """Rows of equal-length integer lists, built straight from the arrays: the
+    same features and values as `Dataset.from_dict` of Python lists, without
+    ever holding the lists."""
+    import pyarrow as pa
+
+    arrays = {}
+    for name, table in columns.items():
+        rows, width = table.shape
+        offsets = pa.array(np.arange(rows + 1, dtype=np.int32) * width)
+        dtype = _COLUMN_TYPES.get(name, np.int64)
+        values = pa.array(np.ascontiguousarray(table, dtype=dtype).reshape(-1))
+        arrays[name] = pa.ListArray.from_arrays(offsets, values)
+    return Dataset(pa.table(arrays))
 
 
 def _stream(tok: Tokenized, docs) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +172,10 @@ def _token_range_split(tok: Tokenized, cfg: DataConfig, pad_id: int) -> list[dic
     val_start = int(rng.integers(0, len(rest) - n_val + 1))
     val = rest[val_start : val_start + n_val]
     train = rest[:val_start] + rest[val_start + n_val :]
-    return [{k: [v[i] for i in part] for k, v in rows.items()} for part in (train, val, test)]
+    return [
+        {k: v[np.asarray(part, dtype=np.int64)] for k, v in rows.items()}
+        for part in (train, val, test)
+    ]
 
 
 def split(tok: Tokenized, cfg: DataConfig, pad_id: int) -> Splits:
@@ -151,18 +183,18 @@ def split(tok: Tokenized, cfg: DataConfig, pad_id: int) -> Splits:
     lengths = np.array([len(i) for i in tok.ids])
     by_document = _document_split(lengths, cfg)
     if by_document is not None:
-        parts = [_chunk(*_stream(tok, p), cfg.chunk_size, pad_id) for p in by_document]
+        # One split at a time, so only one split's arrays exist besides the datasets.
+        datasets = [_dataset(_chunk(*_stream(tok, p), cfg.chunk_size, pad_id)) for p in by_document]
         split_by = "document"
     else:
-        parts = _token_range_split(tok, cfg, pad_id)
+        datasets = [_dataset(p) for p in _token_range_split(tok, cfg, pad_id)]
         split_by = "token_range"
-    datasets = [Dataset.from_dict(p) for p in parts]
     return Splits(*datasets, files=tok.files, split_by=split_by)
 
 
 def chunk_all(tok: Tokenized, chunk_size: int, pad_id: int) -> Dataset:
     """Every token in one dataset of chunks, for evaluating a model on files."""
-    return Dataset.from_dict(_chunk(*_stream(tok, range(len(tok.ids))), chunk_size, pad_id))
+    return _dataset(_chunk(*_stream(tok, range(len(tok.ids))), chunk_size, pad_id))
 
 
 def make_splits(corpus: Corpus, tokenizer, cfg: DataConfig, *, quiet: bool = False) -> Splits:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from threading import Thread
+from threading import Lock, Thread
 
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
@@ -48,6 +49,38 @@ def _generate_kwargs(model, tokenizer, cfg: GenerateConfig) -> dict:
     return kwargs
 
 
+_threads_lock = Lock()
+_threads_users = 0
+_threads_before = 0
+
+
+@contextlib.contextmanager
+def _decoding_threads(model) -> Iterator[None]:
+    """One intra-op thread while decoding on CPU. Each new token is a handful
+    of tiny products that a second thread barely speeds up, while its
+    hand-offs stall whenever the other core is busy: on the 2-core machine
+    under load, 1 thread decoded ~50 tokens/s against 4-8 with 2
+    (BENCHMARKS.md). Reference-counted, as the app serves requests in threads."""
+    import torch
+
+    global _threads_users, _threads_before
+    if next(model.parameters()).device.type != "cpu":
+        yield
+        return
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)
+
+
 def cut_at_stop(text: str, stop: list[str]) -> str:
     """The text before the first stop string."""
     cuts = [text.find(s) for s in stop if s and s in text]
@@ -69,7 +102,7 @@ def generate(model, tokenizer, prompt: str, cfg: GenerateConfig) -> list[str]:
     import torch
 
     ids, kwargs = _prepare(model, tokenizer, prompt, cfg)
-    with torch.inference_mode():
+    with torch.inference_mode(), _decoding_threads(model):
         out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
     texts = tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
     return [cut_at_stop(t, cfg.stop) for t in texts]
@@ -90,7 +123,7 @@ def stream(model, tokenizer, prompt: str, cfg: GenerateConfig) -> Iterator[str]:
 
     def run():
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), _decoding_threads(model):
                 model.generate(
                     ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kwargs
                 )

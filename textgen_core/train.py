@@ -36,7 +36,13 @@ from textgen_core.evaluate import evaluate_loss, perplexity
 from textgen_core.ingest import Corpus, load_corpus
 from textgen_core.lm_loss import trainer_compute_loss
 from textgen_core.model_card import render_model_card
-from textgen_core.modeling import apply_lora, load_model, load_tokenizer, parameter_counts
+from textgen_core.modeling import (
+    apply_lora,
+    freeze_embeddings,
+    load_model,
+    load_tokenizer,
+    parameter_counts,
+)
 
 
 @dataclass
@@ -336,6 +342,8 @@ def train(
     checkpoint = _resume_point(out, record, force, warn) if resume else None
     set_seed(cfg.seed)  # LoRA's random init, and anything else drawn before the Trainer
     model = load_model(cfg.model, tokenizer, seed=cfg.seed, revision=cfg.revision)
+    if cfg.freeze_embeddings:
+        freeze_embeddings(model)
     if cfg.lora:
         model = apply_lora(model, cfg.lora)
     trained_parameters = parameter_counts(model)

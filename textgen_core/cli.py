@@ -229,7 +229,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def _hub_sync(args: argparse.Namespace):
     if not (args.hub_checkpoints or args.resume_from_hub):
         return None
-    from textgen_core.train import HubSync
+    from textgen_core.callbacks import HubSync
 
     return HubSync(
         args.push_to_hub, token=args.token, push=args.hub_checkpoints, pull=args.resume_from_hub

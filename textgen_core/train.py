@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -22,12 +21,18 @@ from transformers import (
     PrinterCallback,
     ProgressCallback,
     Trainer,
-    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
 
 from textgen_core import checkpoints, report
+from textgen_core.callbacks import (
+    GracefulStop,
+    HubSync,
+    LiveProgress,
+    MetricsLog,
+    TrainingInterrupted,
+)
 from textgen_core.config import TrainConfig
 from textgen_core.cpu_memory import reuse_freed_memory
 from textgen_core.data import make_splits
@@ -101,100 +106,6 @@ class TextgenTrainer(Trainer):
         checkpoints.rotate(
             folder.parent, self.keep_checkpoints, protect=self.state.best_model_checkpoint
         )
-
-
-class MetricsLog(TrainerCallback):
-    """One JSON line per logging or evaluation event."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        names = {
-            "loss": "loss",
-            "eval_loss": "val_loss",
-            "learning_rate": "lr",
-            "grad_norm": "grad_norm",
-            "eval_perplexity": "val_perplexity",
-        }
-        values = {new: logs[old] for old, new in names.items() if old in (logs or {})}
-        if "loss" in values or "val_loss" in values:
-            report.append_metrics(
-                self.path,
-                {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **values},
-            )
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM during training; a checkpoint of the last step was saved."""
-
-
-class GracefulStop(TrainerCallback):
-    """Ctrl-C / SIGTERM ends the current step, saves a checkpoint and stops, so
-    at most one step of work is lost (a second signal stops at once)."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def _request(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._request)
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.requested:
-            control.should_save = True
-            control.should_training_stop = True
-
-    def on_train_end(self, args, state, control, **kwargs):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-class LiveProgress(ProgressCallback):
-    """The Trainer's progress bar (with ETA), showing the latest losses
-    instead of printing every log dict."""
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.training_bar is not None and logs:
-            shown = {k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "eval_loss")}
-            if shown:
-                self.training_bar.set_postfix(shown, refresh=False)
-
-
-@dataclass
-class HubSync:
-    """Checkpoints mirrored to a Hub repo, so a run on a machine that may vanish
-    (a Space) can resume elsewhere."""
-
-    repo_id: str
-    token: str | None = None
-    push: bool = True
-    pull: bool = False
-
-    def callback(self) -> TrainerCallback | None:
-        return _PushCheckpoints(self) if self.push else None
-
-    def download(self, out: RunPaths) -> Path | None:
-        from textgen_core.hub import download_latest_checkpoint
-
-        return download_latest_checkpoint(self.repo_id, out.checkpoints, token=self.token)
-
-
-class _PushCheckpoints(TrainerCallback):
-    def __init__(self, sync: HubSync):
-        self.sync = sync
-
-    def on_save(self, args, state, control, **kwargs):
-        from textgen_core.hub import push_checkpoint
-
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        push_checkpoint(folder, self.sync.repo_id, token=self.sync.token)
 
 
 def _fingerprint(corpus: Corpus) -> str:
@@ -329,7 +240,7 @@ def train(
     checkpoints to (or resumes from) a Hub repo."""
     cfg.validate()
     out = RunPaths(output)
-    if hub and hub.pull and hub.download(out):
+    if hub and hub.pull and hub.download(out.checkpoints):
         resume = True
     _check_output(out, resume)
     corpus = load_corpus(paths)

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 PAD_TOKEN = "[PAD]"
@@ -146,3 +147,50 @@ def worker_channel(fds: str):
     """The worker's ends of the pipes: (commands in, results out)."""
     cmd_fd, out_fd = (int(x) for x in fds.split(","))
     return os.fdopen(cmd_fd, "r"), os.fdopen(out_fd, "w", buffering=1)
+
+
+def lockstep_callback(cmd, out):
+    """A TrainerCallback that waits for the parent's go before each step (so two
+    workers alternate and load hits both alike), reports each step's seconds,
+    and collects the logged losses."""
+    import transformers
+
+    class LockStep(transformers.TrainerCallback):
+        def __init__(self):
+            self.losses, self.times = [], []
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            cmd.readline()  # wait for our turn
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.times.append(time.perf_counter() - self.t0)
+            out.write(json.dumps({"step_s": self.times[-1]}) + "\n")
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.losses.append(logs["loss"])
+
+    return LockStep()
+
+
+def bench_training_args(steps: int, seed: int, prefix: str):
+    """run_clm-style Trainer settings shared by every side of a benchmark."""
+    import transformers
+
+    return transformers.TrainingArguments(
+        output_dir=tempfile.mkdtemp(prefix=prefix),
+        per_device_train_batch_size=8,
+        max_steps=steps,
+        learning_rate=5e-5,
+        weight_decay=0.01,
+        warmup_steps=max(1, steps // 10),
+        lr_scheduler_type="linear",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        use_cpu=True,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )

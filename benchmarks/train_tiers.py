@@ -30,6 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (  # noqa: E402
     Worker,
+    bench_training_args,
+    lockstep_callback,
     machine,
     peak_rss_mb,
     reset_peak_rss,
@@ -88,40 +90,9 @@ def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) ->
     def rows(chunks):
         return [{"input_ids": c, "attention_mask": torch.ones_like(c), "labels": c} for c in chunks]
 
-    class LockStep(transformers.TrainerCallback):
-        def __init__(self):
-            self.losses, self.times = [], []
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            cmd.readline()  # wait for our turn
-            self.t0 = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.times.append(time.perf_counter() - self.t0)
-            out.write(json.dumps({"step_s": self.times[-1]}) + "\n")
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                self.losses.append(logs["loss"])
-
-    args = transformers.TrainingArguments(
-        output_dir=tempfile.mkdtemp(prefix="textgen-tiers-"),
-        per_device_train_batch_size=8,
-        max_steps=steps,
-        learning_rate=5e-5,
-        weight_decay=0.01,
-        warmup_steps=max(1, steps // 10),
-        lr_scheduler_type="linear",
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        seed=seed,
-        use_cpu=True,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-    )
+    args = bench_training_args(steps, seed, "textgen-tiers-")
     trainer_class = transformers.Trainer if variant == "baseline" else TextgenTrainer
-    lockstep = LockStep()
+    lockstep = lockstep_callback(cmd, out)
     trainer = trainer_class(
         model=model, args=args, train_dataset=rows(data["train"]), callbacks=[lockstep]
     )

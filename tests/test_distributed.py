@@ -1,9 +1,11 @@
 """Training under torchrun: two CPU processes (gloo) with batch 4 each against one
-process with batch 8, same data and seed."""
+process with batch 8, same data and seed; the two-process run is also killed
+and resumed on the way."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -60,23 +62,37 @@ def _train_cmd(corpus, model, out, batch_size: int) -> list[str]:
     ]
 
 
-def _run(args: list[str], cwd) -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd, env=None, ok: bool = True) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert (done.returncode == 0) == ok, done.stderr[-3000:]
     return done
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, uneven_corpus, model_without_dropout):
+    """One process with batch 8; two with batch 4 each, killed (SIGKILL of the main
+    process, as a power cut) right after checkpoint 6 is complete, then resumed."""
     root = tmp_path_factory.mktemp("dist")
     one, two, cwd = root / "one", root / "two", root / "cwd"
     cwd.mkdir()
-    _run(_train_cmd(uneven_corpus, model_without_dropout, one, 8), cwd)
+    cfg = TrainConfig(
+        model=str(model_without_dropout),
+        batch_size=8,
+        lr=3e-3,
+        max_steps=STEPS,
+        eval_steps=6,
+        early_stopping_patience=None,
+        data=DataConfig(chunk_size=64),
+    )
+    train([uneven_corpus], one, cfg, quiet=True)  # in process: one interpreter start less
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    launched = _run(torchrun + _train_cmd(uneven_corpus, model_without_dropout, two, 4), cwd)
-    return one, two, cwd, launched.stdout
+    cmd = torchrun + _train_cmd(uneven_corpus, model_without_dropout, two, 4)
+    _run(cmd, cwd, env={**os.environ, "TEXTGEN_FAULT": "after_marker:6"}, ok=False)
+    assert (two / "checkpoints" / "checkpoint-6").is_dir() and not (two / "results.json").exists()
+    resumed = _run(cmd + ["--resume"], cwd)
+    return one, two, cwd, resumed.stdout
 
 
 def _results(out) -> dict:
@@ -90,7 +106,8 @@ def test_two_processes_of_batch_4_match_one_process_of_batch_8(runs):
     assert single["effective_batch_size"] == double["effective_batch_size"] == 8
     assert single["steps"] == double["steps"] == STEPS
     # Same samples in every step and DDP's averaged gradient equals the batch-8
-    # gradient, so only float summation order differs: ~1e-9 apart here. Dividing
+    # gradient, so only float summation order differs: ~1e-9 apart here, resume
+    # included (it restores each process's data position and RNG state). Dividing
     # each process's loss by its own token count instead of the global one moves
     # these by ~1.5e-4 on this corpus; a different data order by ~1e-2.
     for key in ("val_loss", "test_loss", "train_loss"):
@@ -135,3 +152,13 @@ def test_resume_with_another_number_of_processes_is_refused(runs, uneven_corpus)
     assert cfg.data == DataConfig(chunk_size=64)
     with pytest.raises(TextgenError, match=r"processes: 2 -> 1.*--force"):
         train([uneven_corpus], two, cfg, resume=True, quiet=True)
+
+
+def test_tune_refuses_to_run_under_a_launcher(monkeypatch, uneven_corpus, tmp_path, capsys):
+    from textgen_core.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    args = ["tune", str(uneven_corpus), "--output", str(tmp_path / "t"), "--trials", "1"]
+    assert main(args) == 2
+    assert "not under torchrun or accelerate launch" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()

@@ -40,7 +40,13 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--revision", help="branch, tag or commit of a Hub model (default: main)")
     p.add_argument("--epochs", type=float, default=d.epochs, help="default %(default)s")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help="chunks per micro-batch in each process; under torchrun / accelerate launch the "
+        "effective batch is this x processes x accumulation steps (default %(default)s)",
+    )
     p.add_argument(
         "--gradient-accumulation-steps",
         type=int,
@@ -203,6 +209,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from textgen_core import distributed
+
+    if distributed.world_size() > 1:
+        raise TextgenError(
+            "tune: runs its trials in one process; start it with plain `textgen tune`, "
+            "not under torchrun or accelerate launch"
+        )
     cfg = _train_config(args)
     cfg.validate()
     _quiet_libraries(args.quiet)

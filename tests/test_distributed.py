@@ -138,6 +138,8 @@ def test_output_folder_is_complete_and_written_once(runs):
     assert len(lines) == len((one / "metrics.jsonl").read_text().splitlines())
     assert len({json.dumps(json.loads(x)) for x in lines}) == len(lines)
     assert stdout.count("test loss:") == 1, "one report, from the main process"
+    card = (two / "README.md").read_text()
+    assert "| batch_size | 4 |" in card and "| effective_batch_size | 8 |" in card
     # Each checkpoint is marked complete after both processes wrote their part.
     for checkpoint in (two / "checkpoints").iterdir():
         files = json.loads((checkpoint / MARKER).read_text())["files"]

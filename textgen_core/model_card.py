@@ -31,7 +31,7 @@ def render_model_card(
         _front_matter(results, config, base, adapter),
         f"# {repo_id.split('/')[-1] if repo_id else 'textgen model'}\n\n{_summary(base, adapter)}",
         _data_section(results),
-        _settings_section(config),
+        _settings_section(config, results),
         _results_section(results, base),
         _usage_section(repo_id, base, adapter),
     ]
@@ -85,8 +85,10 @@ def _data_section(results: dict) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
-def _settings_section(config: dict) -> str:
+def _settings_section(config: dict, results: dict) -> str:
     rows = [(key, value) for key, value in _flatten(config) if value is not None]
+    if (results.get("processes") or 1) > 1:  # batch_size is then per process
+        rows += [(key, results.get(key)) for key in ("processes", "effective_batch_size")]
     if not rows:
         return ""
     table = "\n".join(f"| {key} | {_number(value)} |" for key, value in rows)

@@ -164,3 +164,49 @@ def test_tune_refuses_to_run_under_a_launcher(monkeypatch, uneven_corpus, tmp_pa
     assert main(args) == 2
     assert "not under torchrun or accelerate launch" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+WORKER = """
+import json, sys
+import numpy as np
+from datasets import Dataset
+from textgen_core import distributed
+from textgen_core.errors import TextgenError
+
+distributed.start()
+rank = distributed.rank()
+rows = list(distributed.shard(Dataset.from_dict({"i": list(range(7))}))["i"])
+counts = np.zeros(7)
+np.add.at(counts, rows, 1)
+seen = distributed.all_reduce_sum(counts).tolist()
+stop = distributed.any_process(rank == 1)
+value = distributed.on_main(lambda: {"rank": distributed.rank()})
+try:
+    distributed.on_main(lambda: 1 / 0)
+    error = None
+except (ZeroDivisionError, TextgenError) as exc:
+    error = type(exc).__name__ + ": " + str(exc)
+print(json.dumps(dict(rank=rank, rows=rows, seen=seen, stop=stop, value=value, error=error)))
+"""
+
+
+def test_distributed_helpers_share_work_and_decisions_across_two_processes(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    done = _run([*torchrun, str(script)], tmp_path)
+    reports = sorted(
+        (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")),
+        key=lambda r: r["rank"],
+    )
+    assert [r["rank"] for r in reports] == [0, 1]
+    # Contiguous slices, sizes 4 and 3: every row once, none repeated.
+    assert reports[0]["rows"] == [0, 1, 2, 3] and reports[1]["rows"] == [4, 5, 6]
+    assert all(r["seen"] == [1.0] * 7 for r in reports)
+    assert all(r["stop"] for r in reports), "a stop asked by rank 1 reaches rank 0"
+    assert all(r["value"] == {"rank": 0} for r in reports), "computed once, on rank 0"
+    assert reports[0]["error"] == "ZeroDivisionError: division by zero"
+    assert (
+        reports[1]["error"]
+        == "TextgenError: on the main process: ZeroDivisionError: division by zero"
+    )

@@ -267,6 +267,7 @@ def train(
         warn(f"warning: skipped {skipped.path}: {skipped.reason}")
     corpus.require_text()
     tokenizer = load_tokenizer(cfg.model, revision=cfg.revision)
+    # Every process prepares the same seeded splits in memory: nothing to share.
     splits = make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
     record = {
         "config": cfg.to_dict(),

@@ -19,6 +19,7 @@ torch is not imported until a distributed run needs it.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -28,13 +29,24 @@ import numpy as np
 T = TypeVar("T")
 
 
+# torchrun (and accelerate launch, which uses it) set WORLD_SIZE and RANK; MPI
+# launchers set their own names, which Accelerate also reads.
+_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+_RANK_VARS = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
+
+
+def _env_int(names: tuple[str, ...], default: int) -> int:
+    return next((int(os.environ[n]) for n in names if os.environ.get(n)), default)
+
+
 def world_size() -> int:
-    """How many processes train together (set by torchrun / accelerate launch)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    """How many processes train together."""
+    return _env_int(_SIZE_VARS, 1)
 
 
 def rank() -> int:
-    return int(os.environ.get("RANK", "0"))
+    """This process's place among them; 0 is the main process."""
+    return _env_int(_RANK_VARS, 0)
 
 
 def is_main() -> bool:
@@ -61,6 +73,17 @@ def start() -> None:
         # Without cpu=True, Accelerate treats CPU-only processes launched by
         # torchrun as unrelated single-process runs (each would train alone).
         PartialState(cpu=not torch.cuda.is_available())
+        # Left to interpreter shutdown, gloo's threads sometimes abort the
+        # process ("terminate called without an active exception") after all
+        # the work is done, and torchrun then reports the run as failed.
+        atexit.register(_leave)
+
+
+def _leave() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier() -> None:

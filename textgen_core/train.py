@@ -25,7 +25,7 @@ from transformers import (
     set_seed,
 )
 
-from textgen_core import checkpoints, report
+from textgen_core import checkpoints, cpu_threads, faults, report
 from textgen_core.callbacks import (
     GracefulStop,
     HubSync,
@@ -73,6 +73,7 @@ class TextgenTrainer(Trainer):
         self.keep_checkpoints = keep_checkpoints
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        faults.fault_point("step", self.state.global_step + 1)
         # Fused, chunked LM head + cross-entropy and oneDNN matmuls: ~2x the
         # stock Trainer's tokens/s on CPU with the same losses (BENCHMARKS.md).
         return trainer_compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
@@ -80,6 +81,7 @@ class TextgenTrainer(Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         # The Trainer's own loss is a mean of per-batch means; ours weighs each
         # token equally and keeps no logits, so it is both truer and faster.
+        faults.fault_point("eval", self.state.global_step)
         start = time.time()
         result = evaluate_loss(
             self.model,
@@ -98,14 +100,39 @@ class TextgenTrainer(Trainer):
         return metrics
 
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-        checkpoints.fault_point("before_marker", self.state.global_step)
-        checkpoints.mark_complete(folder)
-        checkpoints.fault_point("after_marker", self.state.global_step)
+        step = self.state.global_step
+        folder = Path(self.args.output_dir) / f"checkpoint-{step}"
+        try:
+            super()._save_checkpoint(model, trial)
+            faults.fault_point("before_marker", step)
+            checkpoints.mark_complete(folder, **cpu_threads.current())
+        except OSError as exc:
+            if checkpoints.out_of_space(exc):
+                raise checkpoints.save_failed_for_space(folder, exc) from exc
+            raise
+        faults.fault_point("after_marker", step)
         checkpoints.rotate(
             folder.parent, self.keep_checkpoints, protect=self.state.best_model_checkpoint
         )
+
+    def _save_optimizer_and_scheduler(self, output_dir):
+        faults.fault_point("mid_save", self.state.global_step)
+        faults.disk_full_point(self.state.global_step, Path(output_dir) / "optimizer.pt")
+        super()._save_optimizer_and_scheduler(output_dir)
+
+    # The Trainer loads these with torch.load(weights_only=True), which refuses
+    # pickled code; say which checkpoint was refused instead of a bare traceback.
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        if checkpoint is None:
+            return
+        with checkpoints.refusing_unsafe_state(f"{checkpoint}/optimizer.pt or scheduler.pt"):
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _load_rng_state(self, checkpoint):
+        if checkpoint is None:
+            return
+        with checkpoints.refusing_unsafe_state(f"{checkpoint}/rng_state.pth"):
+            super()._load_rng_state(checkpoint)
 
 
 def _fingerprint(corpus: Corpus) -> str:
@@ -251,6 +278,7 @@ def train(
     splits = make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
     record = {"config": cfg.to_dict(), "data_fingerprint": _fingerprint(corpus)}
     checkpoint = _resume_point(out, record, force, warn) if resume else None
+    cpu_threads.use_recorded(checkpoint, warn)
     set_seed(cfg.seed)  # LoRA's random init, and anything else drawn before the Trainer
     model = load_model(cfg.model, tokenizer, seed=cfg.seed, revision=cfg.revision)
     if cfg.freeze_embeddings:

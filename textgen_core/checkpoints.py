@@ -152,12 +152,32 @@ def latest_complete(root: Path) -> tuple[Path | None, list[Path]]:
     return None, passed
 
 
-def out_of_space(error: OSError) -> bool:
-    """The write failed because the disk (or the user's quota) is full."""
-    return error.errno in (errno.ENOSPC, errno.EDQUOT)
+_FULL_DISK_WORDS = ("No space left on device", "Disk quota exceeded")
 
 
-def save_failed_for_space(folder: Path, error: OSError) -> TextgenError:
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def out_of_space(error: Exception, folder: Path) -> bool:
+    """Whether saving `folder` failed because its disk (or the quota) is full.
+    Only plain file writes say so with errno ENOSPC: safetensors quotes the OS
+    message, and torch.save reports a full disk as a bare RuntimeError
+    ("unexpected pos ..."), so a failure that leaves less space than the last
+    checkpoint took (1 MiB if none) counts as a full disk too."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if any(words in str(error) for words in _FULL_DISK_WORDS):
+        return True
+    try:
+        free = shutil.disk_usage(folder.parent).free
+        latest, _ = latest_complete(folder.parent)
+        return free < max(_size(latest) if latest else 0, 1 << 20)
+    except OSError:
+        return False
+
+
+def save_failed_for_space(folder: Path) -> TextgenError:
     """The error for a checkpoint save that ran out of disk space. The unfinished
     folder is deleted (no resume could use it, and it frees what it took); older
     checkpoints are left exactly as they were, as rotation runs only after a
@@ -170,9 +190,8 @@ def save_failed_for_space(folder: Path, error: OSError) -> TextgenError:
         else "no earlier checkpoint exists, so the run would start over"
     )
     return TextgenError(
-        f"{folder}: disk full while saving this checkpoint ({error.strerror}); "
-        f"removed the unfinished checkpoint; {kept}. Free disk space, then run the same "
-        "command again with --resume"
+        f"{folder}: disk full while saving this checkpoint; removed the unfinished "
+        f"checkpoint; {kept}. Free disk space, then run the same command again with --resume"
     )
 
 

@@ -3,8 +3,9 @@
 The Hugging Face Trainer does the loop (AdamW with decay/no-decay groups,
 linear warmup, accumulation, clipping, early stopping, best-model reload,
 exact resume). textgen adds what it lacks: token-weighted validation,
-checkpoints marked complete only once fully written, a settings check on
-resume, a metrics log, and before/after test evaluation.
+checkpoints marked complete only once fully written (and a clear stop when the
+disk fills), the same CPU thread count and a settings check on resume, a
+metrics log, and before/after test evaluation.
 """
 
 from __future__ import annotations
@@ -106,10 +107,10 @@ class TextgenTrainer(Trainer):
             super()._save_checkpoint(model, trial)
             faults.fault_point("before_marker", step)
             checkpoints.mark_complete(folder, **cpu_threads.current())
-        except OSError as exc:
-            if checkpoints.out_of_space(exc):
-                raise checkpoints.save_failed_for_space(folder, exc) from exc
-            raise
+        except Exception as exc:
+            if isinstance(exc, TextgenError) or not checkpoints.out_of_space(exc, folder):
+                raise
+            raise checkpoints.save_failed_for_space(folder) from exc
         faults.fault_point("after_marker", step)
         checkpoints.rotate(
             folder.parent, self.keep_checkpoints, protect=self.state.best_model_checkpoint

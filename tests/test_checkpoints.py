@@ -76,3 +76,24 @@ def test_rotation_keeps_the_newest_and_the_best_and_ignores_unfinished(tmp_path)
     checkpoints.rotate(tmp_path, keep=2, protect=tmp_path / "checkpoint-10")
     left = [p.name for p in checkpoints.all_checkpoints(tmp_path)]
     assert left == ["checkpoint-10", "checkpoint-30", "checkpoint-40", unfinished.name]
+
+
+def test_a_full_disk_is_recognised_however_the_writer_reports_it(tmp_path, monkeypatch):
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    make(tmp_path, 10)  # a checkpoint of a few kB: 1 MiB free is the least that counts
+    failing = tmp_path / "checkpoint-15"
+    assert checkpoints.out_of_space(OSError(errno.ENOSPC, "No space left on device"), failing)
+    assert checkpoints.out_of_space(OSError(errno.EDQUOT, "Disk quota exceeded"), failing)
+    safetensors_says = RuntimeError("I/O error: No space left on device (os error 28)")
+    assert checkpoints.out_of_space(safetensors_says, failing)
+    # torch.save on a full disk: a bare RuntimeError; decided by the space left.
+    torch_says = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 6784")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 4096, 4096))
+    assert checkpoints.out_of_space(torch_says, failing)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 0, 10**9))
+    assert not checkpoints.out_of_space(torch_says, failing)
+    assert not checkpoints.out_of_space(OSError(errno.EACCES, "Permission denied"), failing)

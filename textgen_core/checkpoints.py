@@ -4,17 +4,22 @@ The Trainer writes a checkpoint folder file by file. Only after the last file
 is on disk do we drop a completion marker (written to a temp name and renamed,
 which is atomic), and only then are older checkpoints deleted. Resume takes
 the newest folder with a marker and names any newer, unmarked one it ignores.
+A save that runs out of disk space stops the run with an error saying what to
+do; the checkpoints before it are untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import pickle
 import re
 import shutil
-import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
@@ -67,8 +72,9 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def mark_complete(folder: Path) -> None:
-    """Record every file's size and SHA-256, then write the marker atomically."""
+def mark_complete(folder: Path, **facts) -> None:
+    """Record every file's size and SHA-256 (and `facts` about the run, such as
+    its CPU thread count), then write the marker atomically."""
     missing = _missing(folder)
     if missing:
         raise TextgenError(f"{folder}: checkpoint is missing {', '.join(missing)}")
@@ -77,8 +83,16 @@ def mark_complete(folder: Path) -> None:
         with open(path, "rb") as f:  # durable before the marker says so
             os.fsync(f.fileno())
         files[path.name] = {"size": path.stat().st_size, "sha256": _digest(path)}
-    record = {"step": step_of(folder), "time": time.time(), "files": files}
+    record = {"step": step_of(folder), "time": time.time(), **facts, "files": files}
     write_atomic(folder / MARKER, json.dumps(record))
+
+
+def recorded(folder: Path) -> dict:
+    """The completion record of a complete checkpoint ({} if unreadable)."""
+    try:
+        return json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def damage(folder: Path) -> list[str]:
@@ -138,8 +152,60 @@ def latest_complete(root: Path) -> tuple[Path | None, list[Path]]:
     return None, passed
 
 
-def fault_point(stage: str, step: int) -> None:
-    """Test hook: TEXTGEN_FAULT=<stage>:<step> kills the process (SIGKILL, as a
-    power cut would) at that point of saving that step's checkpoint."""
-    if os.environ.get("TEXTGEN_FAULT") == f"{stage}:{step}":
-        os.kill(os.getpid(), signal.SIGKILL)
+_FULL_DISK_WORDS = ("No space left on device", "Disk quota exceeded")
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def out_of_space(error: Exception, folder: Path) -> bool:
+    """Whether saving `folder` failed because its disk (or the quota) is full.
+    Only plain file writes say so with errno ENOSPC: safetensors quotes the OS
+    message, and torch.save reports a full disk as a bare RuntimeError
+    ("unexpected pos ..."), so a failure that leaves less space than the last
+    checkpoint took (1 MiB if none) counts as a full disk too."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if any(words in str(error) for words in _FULL_DISK_WORDS):
+        return True
+    try:
+        free = shutil.disk_usage(folder.parent).free
+        latest, _ = latest_complete(folder.parent)
+        return free < max(_size(latest) if latest else 0, 1 << 20)
+    except OSError:
+        return False
+
+
+def save_failed_for_space(folder: Path) -> TextgenError:
+    """The error for a checkpoint save that ran out of disk space. The unfinished
+    folder is deleted (no resume could use it, and it frees what it took); older
+    checkpoints are left exactly as they were, as rotation runs only after a
+    save completes."""
+    shutil.rmtree(folder, ignore_errors=True)
+    latest, _ = latest_complete(folder.parent)
+    kept = (
+        f"{latest.name} is complete and kept"
+        if latest
+        else "no earlier checkpoint exists, so the run would start over"
+    )
+    return TextgenError(
+        f"{folder}: disk full while saving this checkpoint; removed the unfinished "
+        f"checkpoint; {kept}. Free disk space, then run the same command again with --resume"
+    )
+
+
+@contextlib.contextmanager
+def refusing_unsafe_state(what: str) -> Iterator[None]:
+    """Turn the refusal of `torch.load(..., weights_only=True)` to unpickle
+    anything but tensors and plain values (the Trainer loads optimizer,
+    scheduler and RNG state that way) into an error naming `what`."""
+    try:
+        yield
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise TextgenError(
+            f"{what}: refused to load it, as it holds more than tensors and plain values "
+            f"({reason}); it may have been tampered with. Resume from a checkpoint you "
+            "trust, or start the run again"
+        ) from exc

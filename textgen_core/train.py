@@ -3,8 +3,9 @@
 The Hugging Face Trainer does the loop (AdamW with decay/no-decay groups,
 linear warmup, accumulation, clipping, early stopping, best-model reload,
 exact resume). textgen adds what it lacks: token-weighted validation,
-checkpoints marked complete only once fully written, a settings check on
-resume, a metrics log, and before/after test evaluation.
+checkpoints marked complete only once fully written (and a clear stop when the
+disk fills), the same CPU thread count and a settings check on resume, a
+metrics log, and before/after test evaluation.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from transformers import (
     set_seed,
 )
 
-from textgen_core import checkpoints, distributed, report
+from textgen_core import checkpoints, cpu_threads, distributed, faults, report
 from textgen_core.callbacks import (
     GracefulStop,
     HubSync,
@@ -73,6 +74,7 @@ class TextgenTrainer(Trainer):
         self.keep_checkpoints = keep_checkpoints
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        faults.fault_point("step", self.state.global_step + 1)
         # Fused, chunked LM head + cross-entropy and oneDNN matmuls: ~2x the
         # stock Trainer's tokens/s on CPU with the same losses (BENCHMARKS.md).
         return trainer_compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
@@ -80,6 +82,7 @@ class TextgenTrainer(Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         # The Trainer's own loss is a mean of per-batch means; ours weighs each
         # token equally and keeps no logits, so it is both truer and faster.
+        faults.fault_point("eval", self.state.global_step)
         start = time.time()
         result = evaluate_loss(
             self.model,
@@ -98,19 +101,44 @@ class TextgenTrainer(Trainer):
         return metrics
 
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        # Every process writes part of a checkpoint (its rng_state_<rank>.pth):
-        # the main process marks it complete once all of them are done.
-        self.accelerator.wait_for_everyone()
-        if not self.args.should_save:
-            return
-        folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-        checkpoints.fault_point("before_marker", self.state.global_step)
-        checkpoints.mark_complete(folder)
-        checkpoints.fault_point("after_marker", self.state.global_step)
+        step = self.state.global_step
+        folder = Path(self.args.output_dir) / f"checkpoint-{step}"
+        try:
+            super()._save_checkpoint(model, trial)
+            # Every process writes part of a checkpoint (its rng_state_<rank>.pth):
+            # the main process marks it complete once all of them are done.
+            self.accelerator.wait_for_everyone()
+            if not self.args.should_save:
+                return
+            faults.fault_point("before_marker", step)
+            checkpoints.mark_complete(folder, **cpu_threads.current())
+        except Exception as exc:
+            if isinstance(exc, TextgenError) or not checkpoints.out_of_space(exc, folder):
+                raise
+            raise checkpoints.save_failed_for_space(folder) from exc
+        faults.fault_point("after_marker", step)
         checkpoints.rotate(
             folder.parent, self.keep_checkpoints, protect=self.state.best_model_checkpoint
         )
+
+    def _save_optimizer_and_scheduler(self, output_dir):
+        faults.fault_point("mid_save", self.state.global_step)
+        faults.disk_full_point(self.state.global_step, Path(output_dir) / "optimizer.pt")
+        super()._save_optimizer_and_scheduler(output_dir)
+
+    # The Trainer loads these with torch.load(weights_only=True), which refuses
+    # pickled code; say which checkpoint was refused instead of a bare traceback.
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        if checkpoint is None:
+            return
+        with checkpoints.refusing_unsafe_state(f"{checkpoint}/optimizer.pt or scheduler.pt"):
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _load_rng_state(self, checkpoint):
+        if checkpoint is None:
+            return
+        with checkpoints.refusing_unsafe_state(f"{checkpoint}/rng_state.pth"):
+            super()._load_rng_state(checkpoint)
 
 
 def _fingerprint(corpus: Corpus) -> str:
@@ -275,6 +303,7 @@ def train(
         "processes": distributed.world_size(),
     }
     checkpoint = _resume_point(out, record, force, warn) if resume else None
+    cpu_threads.use_recorded(checkpoint, warn)
     set_seed(cfg.seed)  # LoRA's random init, and anything else drawn before the Trainer
     model = load_model(cfg.model, tokenizer, seed=cfg.seed, revision=cfg.revision)
     if cfg.freeze_embeddings:

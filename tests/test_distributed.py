@@ -186,7 +186,9 @@ try:
     error = None
 except (ZeroDivisionError, TextgenError) as exc:
     error = type(exc).__name__ + ": " + str(exc)
-print(json.dumps(dict(rank=rank, rows=rows, seen=seen, stop=stop, value=value, error=error)))
+report = dict(rank=rank, rows=rows, seen=seen, stop=stop, value=value, error=error)
+# One file per process: two processes printing to one pipe may interleave.
+open(f"report-{rank}.json", "w").write(json.dumps(report))
 """
 
 
@@ -194,11 +196,8 @@ def test_distributed_helpers_share_work_and_decisions_across_two_processes(tmp_p
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    done = _run([*torchrun, str(script)], tmp_path)
-    reports = sorted(
-        (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")),
-        key=lambda r: r["rank"],
-    )
+    _run([*torchrun, str(script)], tmp_path)
+    reports = [json.loads((tmp_path / f"report-{r}.json").read_text()) for r in (0, 1)]
     assert [r["rank"] for r in reports] == [0, 1]
     # Contiguous slices, sizes 4 and 3: every row once, none repeated.
     assert reports[0]["rows"] == [0, 1, 2, 3] and reports[1]["rows"] == [4, 5, 6]

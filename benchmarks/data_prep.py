@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# textgen_core is imported only by the workers, from the PYTHONPATH each is given.
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 # The last revision before streaming reads, compact tokens and the data cache.
 BASELINE_REV = "c52b005"
 
@@ -57,6 +57,7 @@ def build_corpus(folder: Path, megabytes: float) -> tuple[int, int]:
 def run_worker(folder: str) -> None:
     import resource
 
+    import textgen_core
     from textgen_core.config import DataConfig
     from textgen_core.data import prepare
     from textgen_core.modeling import load_tokenizer
@@ -65,24 +66,26 @@ def run_worker(folder: str) -> None:
     start = time.perf_counter()
     corpus, splits = prepare([folder], tokenizer, DataConfig(), quiet=True)
     seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the digest
     digest = hashlib.sha256()
     for name in ("train", "validation", "test"):
         table = getattr(splits, name).data.table
         for column in ("input_ids", "attention_mask", "labels", "source"):
             digest.update(str(table.column(column).type).encode())
-            for chunk in table.column(column).combine_chunks().flatten().buffers()[1:]:
-                digest.update(memoryview(chunk))
+            for chunk in table.column(column).chunks:  # the values, chunk by chunk
+                digest.update(memoryview(chunk.flatten().to_numpy(zero_copy_only=True)))
     summary = splits.summary()
     print(
         json.dumps(
             {
                 "seconds": seconds,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak,
                 "documents": len(corpus.documents),
                 "skipped": len(corpus.skipped),
                 "tokens": sum(summary[f"{n}_tokens"] for n in ("train", "validation", "test")),
                 "split_by": summary["split_by"],
                 "digest": digest.hexdigest()[:16],
+                "code": str(Path(textgen_core.__file__).parent.parent),
             }
         )
     )

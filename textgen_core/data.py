@@ -14,6 +14,7 @@ the splits of a large corpus never sit in memory whole.
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +141,10 @@ class _Sink:
         import pyarrow as pa
 
         if self.path is None:
-            return Dataset(pa.concat_tables(self.tables))
+            # Without a fingerprint, `datasets` derives one by pickling the whole
+            # in-memory table: a transient copy of every split. A fresh random
+            # one is what it falls back to for anything it cannot hash.
+            return Dataset(pa.concat_tables(self.tables), fingerprint=uuid.uuid4().hex)
         self.writer.finalize()
         return Dataset.from_file(str(self.path))
 
@@ -221,6 +225,18 @@ def chunk_all(tok: Tokenized, chunk_size: int, pad_id: int) -> Dataset:
     return sink.finish()
 
 
+def _check_dataset_loaded(corpus: Corpus, cfg: DataConfig) -> None:
+    """A dataset named in the settings must be among the sources read."""
+    if cfg.dataset is None:
+        return
+    label = cfg.hub_dataset().label
+    if label not in corpus.files_used and not any(s.path.startswith(label) for s in corpus.skipped):
+        raise TextgenError(
+            f"the settings name the dataset {label} but the corpus was loaded without it; "
+            "load it with load_corpus(data_flags.data_sources(paths, cfg.data))"
+        )
+
+
 def make_splits(
     corpus: Corpus, tokenizer, cfg: DataConfig, *, quiet: bool = False, cache="default"
 ) -> Splits:
@@ -230,6 +246,7 @@ def make_splits(
     from textgen_core.data_cache import DataCache
 
     cfg.validate()
+    _check_dataset_loaded(corpus, cfg)
     corpus.require_text()
     cache = DataCache.default() if cache == "default" else cache
     if cache is None:

@@ -30,6 +30,7 @@ _MAGIC = {
 }
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
+_HEAD_BYTES = 8192
 
 
 def decode(raw: bytes) -> str:
@@ -47,16 +48,19 @@ def _check_binary(head: bytes) -> None:
     for magic, kind in _MAGIC.items():
         if head.startswith(magic):
             raise TextgenError(f"binary file ({kind})")
-    if not head.startswith(_UTF16_BOMS) and b"\x00" in head[:8192]:
+    if not head.startswith(_UTF16_BOMS) and b"\x00" in head[:_HEAD_BYTES]:
         raise TextgenError("binary file (contains NUL bytes)")
 
 
 def decode_blocks(chunks: Iterable[bytes]) -> Iterator[str]:
-    """Decode consecutive byte blocks (the first at least 8 kB unless it is all)
-    into text blocks with newlines normalised; a character or CRLF split across
-    blocks comes out whole."""
+    """Decode consecutive byte blocks into text blocks with newlines
+    normalised; a character, BOM or CRLF split across blocks comes out whole."""
     chunks = iter(chunks)
-    head = next(chunks, b"")
+    head = b""
+    for chunk in chunks:  # the first 8 kB at least, to recognise binary files
+        head += chunk
+        if len(head) >= _HEAD_BYTES:
+            break
     _check_binary(head)
     utf16 = head.startswith(_UTF16_BOMS)
     skip = 0 if utf16 or not head.startswith(_UTF8_BOM) else len(_UTF8_BOM)

@@ -112,11 +112,14 @@ def _check_column(spec: HubDataset, data) -> None:
 
 def describe_dataset_error(name: str, exc: Exception) -> TextgenError:
     """One line naming the dataset, why it did not load, and what to do."""
+    import datasets
     from datasets.exceptions import DatasetNotFoundError
 
     from textgen_core.hub import _endpoint, _first_line, _hub_problem
 
-    if isinstance(exc, DatasetNotFoundError):
+    if datasets.config.HF_HUB_OFFLINE:
+        problem = f"HF_HUB_OFFLINE=1 is set and {name} is not in the local cache: unset it"
+    elif isinstance(exc, DatasetNotFoundError):
         problem = (
             f"there is no dataset {name} on {_endpoint()} and no such local folder "
             "(or it is private or gated): check the name; for a private one, set HF_TOKEN"

@@ -94,14 +94,14 @@ class DataCache:
         from textgen_core.data import SPLITS, Splits
 
         folder = self.root / key
+        if not folder.is_dir():
+            return None
         try:
             meta = json.loads((folder / "meta.json").read_text())
             for name in SPLITS:
                 if (folder / f"{name}.arrow").stat().st_size != meta["sizes"][name]:
                     raise ValueError(f"{name}.arrow is not the size recorded")
             datasets = [Dataset.from_file(str(folder / f"{name}.arrow")) for name in SPLITS]
-        except FileNotFoundError:
-            return None
         except (OSError, ValueError, KeyError):
             shutil.rmtree(folder, ignore_errors=True)
             return None
@@ -115,8 +115,8 @@ class DataCache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
-            splits = build(tmp)
-            _write_meta(tmp, splits)
+            _write_meta(tmp, build(tmp))
+            self.load(key)  # removes a damaged entry that would block the rename
             _publish(tmp, self.root / key)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -125,7 +125,12 @@ class DataCache:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self._tidy(keep=key)
-        return self.load(key) or splits
+        splits = self.load(key)
+        if splits is None:  # removed by another process in between
+            raise TextgenError(
+                f"data cache {self.root}: the entry just written vanished; run again"
+            )
+        return splits
 
     def _write_error(self, exc: OSError) -> TextgenError:
         if exc.errno in _FULL or "No space left" in str(exc):

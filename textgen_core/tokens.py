@@ -19,6 +19,12 @@ import numpy as np
 from textgen_core.errors import TextgenError
 
 BATCH_CHARS = 1 << 22
+# The tokenizers library needs ~100 bytes of working memory per character of
+# one text (alignments, pre-token splits, token strings), kept by the
+# allocator of whichever thread ran it: a 4 MB piece costs ~0.5 GB per
+# thread. Long documents therefore go in pieces of at most 256 kB (a typical
+# book chapter), many to a batch.
+PIECE_CHARS = 1 << 18
 
 # A cut point: a newline or a single space between two non-space characters.
 # GPT-2-style byte-level pre-tokenizers end a piece before either, so cutting
@@ -110,7 +116,7 @@ def _batches(documents, limit: int, exact_cuts: bool) -> Iterator[list[tuple[int
     """(document number, text piece) pairs in batches of about `limit` chars."""
     batch, chars = [], 0
     for number, doc in enumerate(documents):
-        for piece in _pieces(doc.blocks(), limit, exact_cuts):
+        for piece in _pieces(doc.blocks(), min(limit, PIECE_CHARS), exact_cuts):
             batch.append((number, piece))
             chars += len(piece)
             if chars >= limit:

@@ -84,3 +84,14 @@ def test_a_single_200_mb_line_is_prepared_in_bounded_memory(tmp_path):
     assert tokens == repeats // 10_000 * 10_000 * result["unit_tokens"] + 1  # + EOS
     print(f"200 MB line: {tokens} tokens, peak RSS {result['peak_mb']:.0f} MB")
     assert result["peak_mb"] < 1500  # the line alone is 200 MB of text, 50+ M tokens
+
+
+def test_text_without_cut_points_is_still_cut_and_nothing_is_lost():
+    from textgen_core.tokens import _pieces
+
+    blob = "x" * 5000 + " tail"  # no space or newline for 5000 characters
+    pieces = list(_pieces([blob[:1234], blob[1234:]], 1000, True))
+    assert "".join(pieces) == blob and max(map(len, pieces)) <= 4 * 1000
+    words = "word " * 1000
+    pieces = list(_pieces([words], 1000, True))
+    assert "".join(pieces) == words and all(p.endswith("word") for p in pieces[:-1])

@@ -6,7 +6,7 @@ large corpus, with `textgen_core.data.prepare` and the GPT-2 tokenizer.
 Builds a corpus of about `--mb` megabytes in a temporary folder: the bundled
 Shakespeare plays copied over and over, each copy headed by its own line so
 that no file is a duplicate (textgen skips duplicates). Each preparation runs
-in a fresh subprocess, so its peak RSS (getrusage) is its own, one after the
+in a fresh subprocess, so its peak RSS (VmHWM) is its own, one after the
 other: `baseline` (the data code of `--baseline-rev`, taken from git),
 `textgen` (this code, empty data cache), `cache_hit` (this code again, same
 files and cache) and `no_cache` (TEXTGEN_DATA_CACHE=off, in memory). Prints
@@ -54,9 +54,20 @@ def build_corpus(folder: Path, megabytes: float) -> tuple[int, int]:
     return files, written
 
 
-def run_worker(folder: str) -> None:
+def _peak_rss_mb() -> float:
+    """VmHWM: unlike getrusage's ru_maxrss, not carried over exec from the parent."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_worker(folder: str) -> None:
     import textgen_core
     from textgen_core.config import DataConfig
     from textgen_core.data import prepare
@@ -66,7 +77,7 @@ def run_worker(folder: str) -> None:
     start = time.perf_counter()
     corpus, splits = prepare([folder], tokenizer, DataConfig(), quiet=True)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the digest
+    peak = _peak_rss_mb()  # before the digest
     digest = hashlib.sha256()
     for name in ("train", "validation", "test"):
         table = getattr(splits, name).data.table

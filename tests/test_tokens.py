@@ -61,9 +61,15 @@ def test_a_single_200_mb_line_is_prepared_in_bounded_memory(tmp_path):
     with open(path, "w") as f:
         for _ in range(repeats // 10_000):
             f.write(unit * 10_000)
+    # VmHWM, not getrusage: Linux carries ru_maxrss over exec, so a child of a
+    # large pytest process would report the parent's size.
     script = textwrap.dedent(
         f"""
-        import json, resource
+        def peak_mb():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        import json
         from textgen_core.config import DataConfig
         from textgen_core.data import prepare
         from textgen_core.data_cache import DataCache
@@ -73,7 +79,7 @@ def test_a_single_200_mb_line_is_prepared_in_bounded_memory(tmp_path):
                                  quiet=True, cache=DataCache({str(tmp_path / "cache")!r}))
         print(json.dumps({{**splits.summary(), "documents": len(corpus.documents),
             "unit_tokens": len(tokenizer({unit!r})["input_ids"]),
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+            "peak_mb": peak_mb()}}))
         """
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -125,3 +125,42 @@ def test_ten_thousand_tiny_files_are_all_read_or_listed(tmp_path):
     corpus = load_corpus([tmp_path])
     assert len(corpus.documents) == 9_900
     assert len(corpus.skipped) == 100 and all(s.reason.startswith("empty") for s in corpus.skipped)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ("é½\r\n" * 3000 + "€ end\r").encode(),  # CRLF, CR and 2- and 3-byte characters
+        b"\xef\xbb\xbf" + ("naïve\rline\r\n" * 1000).encode(),
+        ("wide 字 text\r\n" * 1000).encode("utf-16"),
+    ],
+)
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64])
+def test_reading_in_blocks_gives_the_same_text_as_reading_whole(tmp_path, raw, block):
+    """Past the first 8 kB (read whole), blocks split characters, BOMs and CRLFs."""
+    from textgen_core.decoding import decode, read_blocks
+
+    path = tmp_path / "t.txt"
+    path.write_bytes(raw)
+    assert "".join(read_blocks(path, block_bytes=block)) == decode(raw)
+    assert "\r" not in decode(raw)
+
+
+@pytest.mark.parametrize("block", [1, 5, 4096])
+def test_undecodable_byte_is_named_by_its_offset_in_the_file(tmp_path, block):
+    from textgen_core.decoding import read_blocks
+
+    path = tmp_path / "t.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + b"a" * 10_000 + "ok é ".encode() + b"\xff rest")
+    with pytest.raises(TextgenError, match=r"not UTF-8 text \(byte 10009\)"):
+        "".join(read_blocks(path, block_bytes=block))
+
+
+def test_big_file_is_scanned_without_keeping_its_text(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("line\n" * 2_000_000)  # 10 MB: several read blocks
+    corpus = load_corpus([path])
+    (source,) = corpus.documents.sources
+    assert source.documents == 1 and corpus.files_used == [str(path)]
+    assert not hasattr(corpus.documents[0], "__dict__") or "text" not in vars(corpus.documents[0])
+    assert corpus.documents[0].text == "line\n" * 2_000_000

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from textgen_core.config import DataConfig, GenerateConfig, LoraConfig, TrainConfig
+from textgen_core.data_flags import add_data_flags, data_config, data_sources
 from textgen_core.errors import TextgenError
 
 
@@ -32,7 +33,7 @@ def _quiet_libraries(quiet: bool) -> None:
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    d, dd = TrainConfig(), DataConfig()
+    d = TrainConfig()
     p.add_argument(
         "--model",
         default=d.model,
@@ -61,13 +62,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-grad-norm", type=float, default=d.max_grad_norm, help="default %(default)s"
     )
-    p.add_argument("--chunk-size", type=int, default=dd.chunk_size, help="default %(default)s")
-    p.add_argument(
-        "--val-fraction", type=float, default=dd.val_fraction, help="default %(default)s"
-    )
-    p.add_argument(
-        "--test-fraction", type=float, default=dd.test_fraction, help="default %(default)s"
-    )
+    add_data_flags(p)
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
     p.add_argument(
         "--eval-steps",
@@ -130,7 +125,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         lora=_lora_config(args),
         freeze_embeddings=args.freeze_embeddings,
-        data=DataConfig(args.chunk_size, args.val_fraction, args.test_fraction, args.seed),
+        data=data_config(args),
     )
 
 
@@ -179,6 +174,7 @@ def _overrides(saved: dict, flags: dict, defaults: dict) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = _with_config_file(_train_config(args), args.config)
     cfg.validate()  # before any heavy import, so a bad flag fails fast
+    sources = data_sources(args.paths, cfg.data)
     _quiet_libraries(args.quiet)
     from textgen_core.report import format_results
     from textgen_core.train import train
@@ -186,7 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if (args.hub_checkpoints or args.resume_from_hub) and not args.push_to_hub:
         raise TextgenError("--hub-checkpoints/--resume-from-hub: need --push-to-hub REPO_ID")
     results = train(
-        args.paths,
+        sources,
         args.output,
         cfg,
         resume=args.resume,
@@ -218,11 +214,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         )
     cfg = _train_config(args)
     cfg.validate()
+    sources = data_sources(args.paths, cfg.data)
     _quiet_libraries(args.quiet)
     from textgen_core.tune import tune
 
     summary = tune(
-        args.paths,
+        sources,
         args.output,
         cfg,
         trials=args.trials,
@@ -350,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune a model on text files")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (read recursively)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (read recursively)")
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     _add_train_flags(p)
     p.add_argument(
@@ -390,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="search learning rate, batch size, warmup, weight decay, epochs (and LoRA "
         "rank) for the lowest validation loss",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (read recursively)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (read recursively)")
     p.add_argument(
         "--output", required=True, metavar="DIR", help="search folder; the same DIR resumes"
     )

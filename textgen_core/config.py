@@ -27,8 +27,29 @@ class DataConfig:
     """Share of all data held out first for the final test."""
     seed: int = 42
     """Seed of the split."""
+    dataset: str | None = None
+    """A `datasets` dataset to train on as well (Hub name, local data folder, or a
+    folder written by save_to_disk); each row of `text_column` is one document."""
+    dataset_config: str | None = None
+    """Configuration (subset) of `dataset`."""
+    dataset_split: str = "train"
+    """Split of `dataset` to read."""
+    text_column: str = "text"
+    """Column of `dataset` holding the text."""
+
+    def hub_dataset(self):
+        """The `dataset` setting as a source `ingest.load_corpus` reads, or None."""
+        from textgen_core.hub_data import HubDataset
+
+        if self.dataset is None:
+            return None
+        return HubDataset(self.dataset, self.dataset_config, self.dataset_split, self.text_column)
 
     def validate(self) -> None:
+        if self.dataset is not None:
+            _require(bool(self.dataset.strip()), "--dataset", "give a dataset name or folder")
+            _require(bool(self.dataset_split), "--dataset-split", "give a split name")
+            _require(bool(self.text_column), "--text-column", "give a column name")
         _require(self.chunk_size >= 2, "--chunk-size", f"must be at least 2, got {self.chunk_size}")
         _require(
             0 < self.test_fraction < 1,

@@ -5,11 +5,16 @@ The test set is held out first, then validation; splits are by whole document
 where the documents allow it, else by contiguous token ranges. A chunk never
 lies in two splits. Each token keeps the index of the file it came from, so
 evaluation can report per-file perplexity.
+
+Chunks are cut and written a batch of rows at a time, straight into Arrow
+files that `datasets` memory-maps (in the data cache, `data_cache.py`), so
+the splits of a large corpus never sit in memory whole.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +24,13 @@ from datasets import Dataset
 from textgen_core.config import DataConfig
 from textgen_core.errors import TextgenError
 from textgen_core.ingest import Corpus, load_corpus
+from textgen_core.tokens import Tokenized, tokenize
+
+__all__ = ["IGNORE_INDEX", "SPLITS", "Splits", "Tokenized", "tokenize", "split", "prepare"]
 
 IGNORE_INDEX = -100  # label value the loss skips (pad positions)
 SPLITS = ("train", "validation", "test")
-
-
-@dataclass
-class Tokenized:
-    ids: list[np.ndarray]  # one array per document, EOS appended
-    sources: list[int]  # file index of each document
-    files: list[str]  # file index -> path
+ROW_BATCH_TOKENS = 1 << 20  # tokens cut into rows and written at a time
 
 
 @dataclass
@@ -52,34 +54,6 @@ class Splits:
             **{f"{name}_chunks": len(getattr(self, name)) for name in SPLITS},
             **{f"{name}_tokens": self.tokens(name) for name in SPLITS},
         }
-
-
-def tokenize(
-    corpus: Corpus, tokenizer, *, quiet: bool = False, batch_chars: int = 1 << 22
-) -> Tokenized:
-    """Tokenize every document and append EOS, in batches of about `batch_chars`
-    characters: each batch's token lists become compact int64 arrays at once,
-    so a large corpus never sits in memory as Python integers."""
-    from tqdm.auto import tqdm
-
-    corpus.require_text()
-    files = corpus.files_used
-    index = {path: i for i, path in enumerate(files)}
-    eos = np.array([tokenizer.eos_token_id], dtype=np.int64)
-    texts = [d.text for d in corpus.documents]
-    ids: list[np.ndarray] = []
-    with tqdm(total=len(texts), desc="Tokenizing", disable=quiet, leave=False) as bar:
-        start = 0
-        while start < len(texts):
-            stop, chars = start, 0
-            while stop < len(texts) and (stop == start or chars + len(texts[stop]) <= batch_chars):
-                chars += len(texts[stop])
-                stop += 1
-            encoded = tokenizer(texts[start:stop], add_special_tokens=False)["input_ids"]
-            ids.extend(np.concatenate([np.asarray(e, dtype=np.int64), eos]) for e in encoded)
-            bar.update(stop - start)
-            start = stop
-    return Tokenized(ids, [index[d.path] for d in corpus.documents], files)
 
 
 def _document_split(lengths: np.ndarray, cfg: DataConfig) -> list[np.ndarray] | None:
@@ -127,10 +101,10 @@ def _chunk(ids: np.ndarray, sources: np.ndarray, size: int, pad_id: int) -> dict
 _COLUMN_TYPES = {"input_ids": np.int32, "attention_mask": np.int8}
 
 
-def _dataset(columns: dict[str, np.ndarray]) -> Dataset:
-    """Rows of equal-length integer lists, built straight from the arrays: the
-    same features and values as `Dataset.from_dict` of Python lists, without
-    ever holding the lists."""
+def _table(columns: dict[str, np.ndarray]):
+    """Rows of equal-length integer lists as an Arrow table, built straight
+    from the arrays: the same features and values as `Dataset.from_dict` of
+    Python lists, without ever holding the lists."""
     import pyarrow as pa
 
     arrays = {}
@@ -140,24 +114,70 @@ def _dataset(columns: dict[str, np.ndarray]) -> Dataset:
         dtype = _COLUMN_TYPES.get(name, np.int64)
         values = pa.array(np.ascontiguousarray(table, dtype=dtype).reshape(-1))
         arrays[name] = pa.ListArray.from_arrays(offsets, values)
-    return Dataset(pa.table(arrays))
+    return pa.table(arrays)
 
 
-def _stream(tok: Tokenized, docs) -> tuple[np.ndarray, np.ndarray]:
-    docs = list(docs)
-    ids = np.concatenate([tok.ids[d] for d in docs])
-    sources = np.concatenate([np.full(len(tok.ids[d]), tok.sources[d]) for d in docs])
-    return ids, sources
+class _Sink:
+    """Where one split's rows go: an Arrow file in `folder` (memory-mapped when
+    done) or, without a folder, an in-memory table."""
+
+    def __init__(self, folder: Path | None, name: str):
+        self.path = folder / f"{name}.arrow" if folder else None
+        self.tables: list = []
+        self.writer = None
+
+    def write(self, columns: dict[str, np.ndarray]) -> None:
+        table = _table(columns)
+        if self.path is None:
+            self.tables.append(table)
+            return
+        if self.writer is None:
+            from datasets.arrow_writer import ArrowWriter
+
+            self.writer = ArrowWriter(schema=table.schema, path=str(self.path))
+        self.writer.write_table(table)
+
+    def finish(self) -> Dataset:
+        import pyarrow as pa
+
+        if self.path is None:
+            # Without a fingerprint, `datasets` derives one by pickling the whole
+            # in-memory table: a transient copy of every split. A fresh random
+            # one is what it falls back to for anything it cannot hash.
+            return Dataset(pa.concat_tables(self.tables), fingerprint=uuid.uuid4().hex)
+        self.writer.finalize()
+        return Dataset.from_file(str(self.path))
 
 
-def _token_range_split(tok: Tokenized, cfg: DataConfig, pad_id: int) -> list[dict]:
-    """Chunks of the whole stream, split into contiguous blocks at seeded places."""
-    rows = _chunk(*_stream(tok, range(len(tok.ids))), cfg.chunk_size, pad_id)
-    n = len(rows["input_ids"])
+def _row_batches(tok: Tokenized, docs, size: int, pad_id: int):
+    """Chunk columns of the token stream of `docs` (in that order), about
+    ROW_BATCH_TOKENS tokens of rows at a time."""
+    step = max(size, ROW_BATCH_TOKENS // size * size)
+    ids_held, src_held, held = [], [], 0
+    for d in docs:
+        ids = tok.doc(d)
+        for start in range(0, len(ids), step):
+            piece = ids[start : start + step]
+            ids_held.append(piece)
+            src_held.append(np.full(len(piece), tok.doc_sources[d], np.int64))
+            held += len(piece)
+            if held >= step:
+                ids_all, src_all = np.concatenate(ids_held), np.concatenate(src_held)
+                full = held // size * size
+                yield _chunk(ids_all[:full], src_all[:full], size, pad_id)
+                ids_held, src_held, held = [ids_all[full:]], [src_all[full:]], held - full
+    if held:
+        yield _chunk(np.concatenate(ids_held), np.concatenate(src_held), size, pad_id)
+
+
+def _row_split(tok: Tokenized, cfg: DataConfig) -> np.ndarray:
+    """Split of each chunk of the whole stream (0 train, 1 validation, 2 test):
+    contiguous blocks at seeded places."""
+    total = int(tok.offsets[-1])
+    n = math.ceil(total / cfg.chunk_size)
     n_test = max(1, round(n * cfg.test_fraction))
     n_val = max(1, round((n - n_test) * cfg.val_fraction))
     if n - n_test - n_val < 1:
-        total = sum(len(i) for i in tok.ids)
         raise TextgenError(
             f"corpus too small: {total} tokens make {n} chunk(s) of {cfg.chunk_size}, but training "
             f"needs at least one train, one validation and one test chunk "
@@ -165,48 +185,84 @@ def _token_range_split(tok: Tokenized, cfg: DataConfig, pad_id: int) -> list[dic
             "add text or lower --chunk-size"
         )
     rng = np.random.default_rng(cfg.seed)
-    order = list(range(n))
+    labels = np.zeros(n, np.int8)
     test_start = int(rng.integers(0, n - n_test + 1))
-    test = order[test_start : test_start + n_test]
-    rest = order[:test_start] + order[test_start + n_test :]
+    labels[test_start : test_start + n_test] = 2
+    rest = np.flatnonzero(labels == 0)
     val_start = int(rng.integers(0, len(rest) - n_val + 1))
-    val = rest[val_start : val_start + n_val]
-    train = rest[:val_start] + rest[val_start + n_val :]
-    return [
-        {k: v[np.asarray(part, dtype=np.int64)] for k, v in rows.items()}
-        for part in (train, val, test)
-    ]
+    labels[rest[val_start : val_start + n_val]] = 1
+    return labels
 
 
-def split(tok: Tokenized, cfg: DataConfig, pad_id: int) -> Splits:
-    """Hold out test, then validation, and chunk each split separately."""
-    lengths = np.array([len(i) for i in tok.ids])
-    by_document = _document_split(lengths, cfg)
+def split(tok: Tokenized, cfg: DataConfig, pad_id: int, folder: Path | None = None) -> Splits:
+    """Hold out test, then validation, and chunk each split; with `folder`,
+    the splits are written there as Arrow files and memory-mapped."""
+    sinks = [_Sink(folder, name) for name in SPLITS]
+    by_document = _document_split(tok.lengths, cfg)
     if by_document is not None:
-        # One split at a time, so only one split's arrays exist besides the datasets.
-        datasets = [_dataset(_chunk(*_stream(tok, p), cfg.chunk_size, pad_id)) for p in by_document]
+        for sink, docs in zip(sinks, by_document, strict=True):
+            for columns in _row_batches(tok, docs, cfg.chunk_size, pad_id):
+                sink.write(columns)
         split_by = "document"
     else:
-        datasets = [_dataset(p) for p in _token_range_split(tok, cfg, pad_id)]
+        labels, row = _row_split(tok, cfg), 0
+        for columns in _row_batches(tok, range(len(tok.offsets) - 1), cfg.chunk_size, pad_id):
+            rows = len(columns["input_ids"])
+            part = labels[row : row + rows]
+            for k, sink in enumerate(sinks):
+                if (part == k).any():
+                    sink.write({name: col[part == k] for name, col in columns.items()})
+            row += rows
         split_by = "token_range"
-    return Splits(*datasets, files=tok.files, split_by=split_by)
+    return Splits(*(sink.finish() for sink in sinks), files=tok.files, split_by=split_by)
 
 
 def chunk_all(tok: Tokenized, chunk_size: int, pad_id: int) -> Dataset:
     """Every token in one dataset of chunks, for evaluating a model on files."""
-    return _dataset(_chunk(*_stream(tok, range(len(tok.ids))), chunk_size, pad_id))
+    sink = _Sink(None, "all")
+    for columns in _row_batches(tok, range(len(tok.offsets) - 1), chunk_size, pad_id):
+        sink.write(columns)
+    return sink.finish()
 
 
-def make_splits(corpus: Corpus, tokenizer, cfg: DataConfig, *, quiet: bool = False) -> Splits:
-    """Documents -> splits."""
+def _check_dataset_loaded(corpus: Corpus, cfg: DataConfig) -> None:
+    """A dataset named in the settings must be among the sources read."""
+    if cfg.dataset is None:
+        return
+    label = cfg.hub_dataset().label
+    if label not in corpus.files_used and not any(s.path.startswith(label) for s in corpus.skipped):
+        raise TextgenError(
+            f"the settings name the dataset {label} but the corpus was loaded without it; "
+            "load it with load_corpus(data_flags.data_sources(paths, cfg.data))"
+        )
+
+
+def make_splits(
+    corpus: Corpus, tokenizer, cfg: DataConfig, *, quiet: bool = False, cache="default"
+) -> Splits:
+    """Documents -> splits. Prepared splits are kept in the data cache
+    (`data_cache.DataCache.default()` unless `cache` is given; None: no
+    cache) and reused while the texts, tokenizer and settings are the same."""
+    from textgen_core.data_cache import DataCache
+
     cfg.validate()
-    return split(tokenize(corpus, tokenizer, quiet=quiet), cfg, tokenizer.pad_token_id)
+    _check_dataset_loaded(corpus, cfg)
+    corpus.require_text()
+    cache = DataCache.default() if cache == "default" else cache
+    if cache is None:
+        return split(tokenize(corpus, tokenizer, quiet=quiet), cfg, tokenizer.pad_token_id)
+    key = cache.key(corpus, tokenizer, cfg)
+    hit = cache.load(key)
+    if hit is not None:
+        return hit
+    tok = tokenize(corpus, tokenizer, quiet=quiet)
+    return cache.store(key, lambda folder: split(tok, cfg, tokenizer.pad_token_id, folder))
 
 
 def prepare(
-    paths: list[str | Path], tokenizer, cfg: DataConfig, *, quiet: bool = False
+    paths: list, tokenizer, cfg: DataConfig, *, quiet: bool = False, cache="default"
 ) -> tuple[Corpus, Splits]:
     """Files -> splits, the whole data pipeline in one call."""
     cfg.validate()
     corpus = load_corpus(paths)
-    return corpus, make_splits(corpus, tokenizer, cfg, quiet=quiet)
+    return corpus, make_splits(corpus, tokenizer, cfg, quiet=quiet, cache=cache)

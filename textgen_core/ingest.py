@@ -1,7 +1,10 @@
-"""Files -> validated documents.
+"""Files (and datasets) -> validated documents.
 
 Every file found under the given paths either becomes a document or is listed
-as skipped with its reason; nothing vanishes silently.
+as skipped with its reason; nothing vanishes silently. Files are scanned one
+at a time and their text is not kept: `Corpus.documents` reads them again when
+iterated, so a corpus of any size costs memory for one file (a plain text
+file: one block) at a time.
 """
 
 from __future__ import annotations
@@ -10,33 +13,38 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from textgen_core.decoding import decode, read_blocks
 from textgen_core.errors import TextgenError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
 TABLE_SUFFIXES = {".csv", ".jsonl"}
-
-# Magic numbers of common binary formats, so they are named in the skip reason.
-_MAGIC = {
-    b"\x89PNG": "PNG image",
-    b"\xff\xd8\xff": "JPEG image",
-    b"GIF8": "GIF image",
-    b"\x1f\x8b": "gzip archive",
-    b"PK\x03\x04": "zip archive",
-    b"%PDF": "PDF document",
-    b"\x7fELF": "executable (ELF)",
-    b"MZ": "executable (Windows)",
-    b"BZh": "bzip2 archive",
-    b"\xfd7zXZ": "xz archive",
-}
 
 
 @dataclass
 class Document:
     path: str
     text: str
+
+    def blocks(self) -> Iterator[str]:
+        yield self.text
+
+
+@dataclass
+class FileDocument:
+    """A whole text file as one document, read from disk when asked."""
+
+    path: str
+
+    @property
+    def text(self) -> str:
+        return "".join(self.blocks())
+
+    def blocks(self) -> Iterator[str]:
+        return read_blocks(Path(self.path))
 
 
 @dataclass
@@ -46,8 +54,67 @@ class Skipped:
 
 
 @dataclass
+class Source:
+    """An accepted file or dataset: how many documents it held when scanned and
+    a digest of their texts (equal digests: equal documents)."""
+
+    path: str
+    documents: int
+    digest: str
+    dataset: object | None = None  # a hub_data.HubDataset
+
+    def iter_documents(self) -> Iterator[Document | FileDocument]:
+        if self.dataset is not None:
+            for _, text in self.dataset.texts():
+                yield Document(self.path, text)
+        elif Path(self.path).suffix.lower() in TABLE_SUFFIXES:
+            for text in read_table(Path(self.path)):
+                yield Document(self.path, text)
+        else:
+            yield FileDocument(self.path)
+
+
+class SourceDocuments(Sequence):
+    """The documents of scanned sources, read again on each iteration."""
+
+    def __init__(self, sources: list[Source]):
+        self.sources = sources
+
+    def __len__(self) -> int:
+        return sum(s.documents for s in self.sources)
+
+    def __iter__(self) -> Iterator[Document | FileDocument]:
+        for source in self.sources:
+            yield from source.iter_documents()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return list(self)[index]
+        index = range(len(self))[index]
+        for source in self.sources:
+            if index < source.documents:
+                return next(d for i, d in enumerate(source.iter_documents()) if i == index)
+            index -= source.documents
+        raise IndexError(index)  # pragma: no cover - range() above already checked
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"SourceDocuments({len(self)} documents from {len(self.sources)} sources)"
+
+
+def text_digest(texts) -> str:
+    """Digest of a sequence of texts that keeps their boundaries."""
+    outer = hashlib.sha256()
+    for text in texts:
+        outer.update(hashlib.sha256(text.encode()).digest())
+    return outer.hexdigest()
+
+
+@dataclass
 class Corpus:
-    documents: list[Document] = field(default_factory=list)
+    documents: Sequence = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
     def require_text(self) -> None:
@@ -59,7 +126,17 @@ class Corpus:
 
     @property
     def files_used(self) -> list[str]:
+        if isinstance(self.documents, SourceDocuments):
+            return sorted({s.path for s in self.documents.sources})
         return sorted({d.path for d in self.documents})
+
+    def fingerprint(self) -> str:
+        """Digest of every document's source and text, in order."""
+        if isinstance(self.documents, SourceDocuments):
+            parts = [[s.path, s.documents, s.digest] for s in self.documents.sources]
+        else:
+            parts = [[d.path, text_digest([d.text])] for d in self.documents]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def find_files(paths: list[str | Path]) -> list[Path]:
@@ -78,32 +155,6 @@ def find_files(paths: list[str | Path]) -> list[Path]:
 
 def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def decode(raw: bytes) -> str:
-    """Bytes -> text with newlines normalised, or TextgenError saying why not.
-
-    UTF-8 (with or without BOM) and UTF-16 with a BOM are accepted; CRLF and CR
-    become LF so the same text always gives the same tokens.
-    """
-    for magic, kind in _MAGIC.items():
-        if raw.startswith(magic):
-            raise TextgenError(f"binary file ({kind})")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = raw.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise TextgenError(
-                f"not valid UTF-16 despite its byte-order mark ({exc.reason})"
-            ) from None
-    else:
-        if b"\x00" in raw[:8192]:
-            raise TextgenError("binary file (contains NUL bytes)")
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise TextgenError(f"not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _table_texts(path: Path, text: str) -> list[str]:
@@ -127,38 +178,69 @@ def _table_texts(path: Path, text: str) -> list[str]:
     return texts
 
 
-def read_file(path: Path) -> list[str]:
-    """The document texts of one file; TextgenError with the reason to skip it."""
+def read_table(path: Path) -> list[str]:
+    """The non-empty texts of a CSV or JSONL file."""
+    return [t for t in _table_texts(path, decode(path.read_bytes())) if t.strip()]
+
+
+def _check_suffix(path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES | TABLE_SUFFIXES:
         accepted = ", ".join(sorted(TEXT_SUFFIXES | TABLE_SUFFIXES))
         raise TextgenError(f"unsupported file type '{suffix or path.name}' (accepted: {accepted})")
-    text = decode(path.read_bytes())
-    texts = _table_texts(path, text) if suffix in TABLE_SUFFIXES else [text]
-    texts = [t for t in texts if t.strip()]
-    if not texts:
+
+
+def scan_file(path: Path) -> Source:
+    """Validate one file without keeping its text; TextgenError with the reason
+    to skip it."""
+    _check_suffix(path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        texts = read_table(path)
+        count, digest = len(texts), text_digest(texts)
+    else:
+        inner, count = hashlib.sha256(), 0
+        for block in read_blocks(path):
+            inner.update(block.encode())
+            count = count or int(bool(block) and not block.isspace())
+        digest = hashlib.sha256(inner.digest()).hexdigest()
+    if not count:
         raise TextgenError("empty or whitespace-only")
-    return texts
+    return Source(str(path), count, digest)
 
 
-def load_corpus(paths: list[str | Path]) -> Corpus:
-    """Read every file under `paths`; duplicates (same content) are skipped."""
-    corpus = Corpus()
-    seen: dict[str, str] = {}
-    for path in find_files(paths):
-        name = str(path)
+def _scan(entry, corpus_skipped: list[Skipped]) -> list[Source]:
+    from textgen_core.hub_data import HubDataset
+
+    if isinstance(entry, HubDataset):
+        source, skipped = entry.scan()
+        corpus_skipped.extend(Skipped(path, reason) for path, reason in skipped)
+        return [source] if source else []
+    sources = []
+    for path in find_files([entry]):
         try:
-            texts = read_file(path)
+            sources.append(scan_file(path))
         except TextgenError as exc:
-            corpus.skipped.append(Skipped(name, str(exc)))
-            continue
+            corpus_skipped.append(Skipped(str(path), str(exc)))
         except OSError as exc:
-            corpus.skipped.append(Skipped(name, f"unreadable ({exc.strerror or exc})"))
-            continue
-        digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()
-        if digest in seen:
-            corpus.skipped.append(Skipped(name, f"duplicate of {seen[digest]}"))
-            continue
-        seen[digest] = name
-        corpus.documents.extend(Document(name, t) for t in texts)
+            corpus_skipped.append(Skipped(str(path), f"unreadable ({exc.strerror or exc})"))
+    return sources
+
+
+def load_corpus(paths: list) -> Corpus:
+    """Scan every file under `paths` (and every `hub_data.HubDataset` among
+    them); duplicates (same texts) are skipped."""
+    for raw in paths:  # a missing path fails before anything is read
+        if isinstance(raw, (str, Path)) and not Path(raw).exists():
+            raise TextgenError(f"{raw}: no such file or folder; check the path")
+    corpus = Corpus()
+    sources: list[Source] = []
+    seen: dict[str, str] = {}
+    for entry in paths:
+        for source in _scan(entry, corpus.skipped):
+            if source.digest in seen:
+                corpus.skipped.append(Skipped(source.path, f"duplicate of {seen[source.digest]}"))
+                continue
+            seen[source.digest] = source.path
+            sources.append(source)
+    corpus.documents = SourceDocuments(sources)
     return corpus

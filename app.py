@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--generate-batch", type=int, default=8, help="requests decoded together, per model"
     )
+    p.add_argument(
+        "--queue-size", type=int, default=256, help="requests waiting at most (more: refused)"
+    )
     p.add_argument("--max-jobs", type=int, default=1, help="training jobs at once")
     return p.parse_args(argv)
 
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         generate_concurrency=args.generate_concurrency,
         generate_batch=args.generate_batch,
     )
-    app.queue(max_size=64).launch(
+    app.queue(max_size=args.queue_size).launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share,

@@ -69,7 +69,12 @@ def test_job_runs_to_completion_and_its_state_survives_a_new_store(
     assert set(results["test_per_file"]) <= {f.name for f in files(corpus_dir)}
     assert status["sample"] is not None
     assert JobStore(tmp_path).status(job_id) == status  # all of it is on disk
-    assert store.list_jobs()[0] == {"id": job_id, "state": "completed", "model": str(tiny_model)}
+    assert store.list_jobs()[0] == {
+        "id": job_id,
+        "state": "completed",
+        "model": str(tiny_model),
+        "kind": "train",
+    }
     with store.model_zip(job_id).open("rb") as f:
         assert f.read(2) == b"PK"
 

@@ -99,7 +99,7 @@ class Handlers:
                 return remembered
         except TextgenError:
             pass
-        return self.store.latest() or ""
+        return next((j["id"] for j in self.store.list_jobs() if j["kind"] == "train"), "")
 
     def model_zip(self, job_id: str) -> str:
         try:
@@ -111,7 +111,7 @@ class Handlers:
         choices = [
             (f"{j['id']} (trained from {j['model']})", j["id"])
             for j in self.store.list_jobs()
-            if j["state"] == "completed"
+            if j["state"] == "completed" and j["kind"] == "train"
         ]
         return gr.Dropdown(choices=choices), gr.Dropdown(choices=choices)
 

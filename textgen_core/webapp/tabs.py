@@ -1,4 +1,4 @@
-"""The app's page: the Train, Generate and Publish tabs and their wiring."""
+"""The app's page: the Train, Generate, Tune and Publish tabs and their wiring."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textgen_core.serving import Server
 from textgen_core.uploads import MB, UploadLimits
 from textgen_core.webapp.forms import MODEL_HINT
 from textgen_core.webapp.handlers import Handlers
+from textgen_core.webapp.tune_tab import tune_tab
 
 
 def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
@@ -129,6 +130,8 @@ def build_app(
             job_id = _train_tab(h, remembered, limits.max_file_bytes / MB)
         with gr.Tab("Generate") as generate_tab:
             gen_model, refresh = _generate_tab(h, max_new_tokens, generate_concurrency)
+        with gr.Tab("Tune"):
+            tune_tab(store, limits, limits.max_file_bytes / MB)
         with gr.Tab("Publish") as publish_tab:
             publish_model = _publish_tab(h)
         private = {"api_visibility": "private"}

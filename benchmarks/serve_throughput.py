@@ -1,7 +1,7 @@
 """Serving throughput of the running app: concurrent /generate requests against
 the same requests one by one, or a load test of many at once.
 
-    python benchmarks/serve_throughput.py [--requests 8] [--new-tokens 64] [--rounds 2]
+    python benchmarks/serve_throughput.py [--requests 8] [--new-tokens 64] [--rounds 3]
     python benchmarks/serve_throughput.py --load 50 [--new-tokens 16]
 
 Starts the real app (`python app.py`, as tests/app_server.py does) on a model
@@ -139,7 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=8, help="concurrent requests to compare")
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per side")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side")
     parser.add_argument("--load", type=int, default=0, help="load test: this many at once")
     parser.add_argument("--model", choices=("distilgpt2", "tiny"), default="distilgpt2")
     parser.add_argument("--app-arg", action="append", default=[], help="extra app.py flag")

@@ -32,7 +32,7 @@ def test_greedy_requests_in_one_batch_equal_each_decoded_alone(loaded):
         (p, GenerateConfig(max_new_tokens=8 + 5 * i, temperature=0, repetition_penalty=1 + i / 10))
         for i, p in enumerate(PROMPTS)
     ]
-    batcher = Batcher(model, tokenizer, max_batch=8, window=1.0)
+    batcher = Batcher(model, tokenizer, max_batch=8, gap=1.0, window=1.0)
     texts = together(batcher, requests)
     assert batcher.batch_sizes == [len(requests)]
     assert texts == [generate(model, tokenizer, p, cfg)[0] for p, cfg in requests]
@@ -47,10 +47,10 @@ def test_seeded_sampling_does_not_depend_on_the_batch(loaded):
         ("A", GenerateConfig(max_new_tokens=12, temperature=1.3, top_k=0, top_p=0.8, seed=7)),
         ("A", GenerateConfig(max_new_tokens=12, temperature=0, seed=7)),
     ]
-    batcher = Batcher(model, tokenizer, max_batch=8, window=1.0)
+    batcher = Batcher(model, tokenizer, max_batch=8, gap=1.0, window=1.0)
     texts = together(batcher, mixed)
-    alone = [batcher.generate(*request) for request in mixed]
-    assert batcher.batch_sizes == [4, 1, 1, 1, 1]
+    alone = [Batcher(model, tokenizer).generate(*request) for request in mixed]
+    assert batcher.batch_sizes == [4]
     assert texts == alone
     # the same tokens as `textgen generate --seed` draws
     assert texts == [generate(model, tokenizer, p, cfg)[0] for p, cfg in mixed]
@@ -63,7 +63,7 @@ def test_each_request_stops_at_its_own_stop_string(loaded):
     full = generate(model, tokenizer, "Hello", free)[0]
     stop = full[10:13]
     stopped = GenerateConfig(max_new_tokens=30, temperature=0, stop=[stop])
-    batcher = Batcher(model, tokenizer, window=1.0)
+    batcher = Batcher(model, tokenizer, gap=1.0, window=1.0)
     texts = together(batcher, [("Hello", free), ("Hello", stopped)])
     assert texts == [full, full[: full.index(stop)]]
     pieces = list(batcher.stream("Hello", stopped))

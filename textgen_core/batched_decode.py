@@ -87,7 +87,7 @@ def _history(rows: list[Row]):
     return torch.tensor([[s[0]] * (width - len(s)) + s for s in seqs])
 
 
-def _next_tokens(logits, rows: list[Row], generators: list, suppress) -> list[int]:
+def _next_tokens(logits, rows: list[Row], generators: list, processors) -> list[int]:
     """The next token of each row: its group's processors, then argmax or a draw
     from the row's own generator."""
     import torch
@@ -100,7 +100,7 @@ def _next_tokens(logits, rows: list[Row], generators: list, suppress) -> list[in
     for key, members in groups.items():
         scores = logits[members]
         history = _history([rows[i] for i in members]).to(scores.device)
-        for step in _processors(key, suppress):
+        for step in processors(key):
             scores = step(history, scores)
         if key[1]:
             probs = torch.softmax(scores, dim=-1)
@@ -154,6 +154,7 @@ def decode(model, tokenizer, rows: list[Row]) -> None:
     full text (cut at its first stop string) ends up in `row.text`."""
     import torch
 
+    from textgen_core.cpu_matmul import fast_cpu_matmuls
     from textgen_core.generate import decoding_threads
 
     device = next(model.parameters()).device
@@ -162,6 +163,13 @@ def decode(model, tokenizer, rows: list[Row]) -> None:
     eos = gen_cfg.eos_token_id
     eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
     suppress = gen_cfg.suppress_tokens
+    built: dict[tuple, list] = {}
+
+    def processors(key: tuple) -> list:
+        if key not in built:
+            built[key] = _processors(key, suppress)
+        return built[key]
+
     generators = [_generator(row, device) for row in rows]
     width = max(len(r.ids) for r in rows)
     ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in rows], device=device)
@@ -170,7 +178,7 @@ def decode(model, tokenizer, rows: list[Row]) -> None:
     )
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     past = None
-    with torch.inference_mode(), decoding_threads(model):
+    with torch.inference_mode(), decoding_threads(model), fast_cpu_matmuls():
         while not all(r.done for r in rows):
             out = model(
                 input_ids=ids,
@@ -181,7 +189,7 @@ def decode(model, tokenizer, rows: list[Row]) -> None:
             )
             past = out.cache
             logits = out.logits[:, -1].float()
-            tokens = _next_tokens(logits, rows, generators, suppress)
+            tokens = _next_tokens(logits, rows, generators, processors)
             for row, token in zip(rows, tokens, strict=True):
                 if not row.done:
                     _advance(row, token, eos, tokenizer)

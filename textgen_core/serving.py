@@ -3,7 +3,10 @@
 Each loaded model gets a `Batcher`: a worker thread that takes the requests
 waiting for that model, at most `max_batch` at a time, and decodes them in
 one batch (`batched_decode.decode`). Requests arriving while a batch runs
-wait for the next one; a lone request waits `window` seconds for company.
+wait for the next one. Requests sent together reach the worker a few
+milliseconds apart, so a batch keeps filling while they keep coming (each
+within `gap` seconds of the last), for at most `window` seconds: a lone
+request waits `gap` for company, a crowd is not split across two batches.
 A batch-1 decoding step on CPU reads every weight to compute one token, so
 eight rows cost little more than one (BENCHMARKS.md, serving).
 
@@ -43,12 +46,13 @@ class Batcher:
         tokenizer,
         *,
         max_batch: int = 8,
-        window: float = 0.005,
+        gap: float = 0.01,
+        window: float = 0.05,
         max_waiting: int = 256,
         idle: float = 60.0,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
-        self.max_batch, self.window = max(1, max_batch), window
+        self.max_batch, self.gap, self.window = max(1, max_batch), gap, window
         self.max_waiting, self.idle = max_waiting, idle
         self.batch_sizes: list[int] = []  # of every batch run, for tests and benchmarks
         self._waiting: queue.Queue[_Request] = queue.Queue()
@@ -101,8 +105,9 @@ class Batcher:
     def _collect(self, first: _Request) -> list[_Request]:
         batch, deadline = [first], time.monotonic() + self.window
         while len(batch) < self.max_batch:
+            wait = min(self.gap, deadline - time.monotonic())
             try:
-                batch.append(self._waiting.get(timeout=max(0.0, deadline - time.monotonic())))
+                batch.append(self._waiting.get(timeout=max(0.0, wait)))
             except queue.Empty:
                 break
         return batch
@@ -111,11 +116,9 @@ class Batcher:
         self.batch_sizes.append(len(batch))
         try:
             decode(self.model, self.tokenizer, [r.row for r in batch])
-        except BaseException as exc:  # handed to every reader of the batch
+        except BaseException as exc:  # handed to every reader of the batch; the worker goes on
             for request in batch:
                 request.pieces.put(exc)
-            if not isinstance(exc, Exception):
-                raise
         else:
             for request in batch:
                 request.pieces.put(_END)

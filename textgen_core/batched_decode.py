@@ -15,6 +15,8 @@ then depend on who else was in the batch. Here every row has
   temperature, top-k, top-p), applied to rows grouped by equal settings;
 - its own `max_new_tokens`, end-of-text and stop strings.
 
+On CPU the products run on oneDNN (cpu_matmul.py): eight rows make them
+compute-bound, where oneDNN is about twice as fast as MKL on this machine.
 Rows that finish keep riding along (their tokens are ignored) until the last
 row finishes: cheaper than reshaping the key/value cache on every exit.
 """

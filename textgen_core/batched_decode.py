@@ -15,6 +15,11 @@ then depend on who else was in the batch. Here every row has
   temperature, top-k, top-p), applied to rows grouped by equal settings;
 - its own `max_new_tokens`, end-of-text and stop strings.
 
+Only those processors: other settings a model's saved generation config may
+hold (`no_repeat_ngram_size`, `bad_words_ids`, `min_length`, ...) are not
+applied here, while `model.generate` would apply them; textgen's own models
+save none of them.
+
 On CPU the products run on oneDNN (cpu_matmul.py): eight rows make them
 compute-bound, where oneDNN is about twice as fast as MKL on this machine.
 Rows that finish keep riding along (their tokens are ignored) until the last

@@ -27,11 +27,20 @@ def trials(run: Path) -> list[dict]:
     from textgen_core.tune import DEFAULT_STUDY, trial_rows
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Read-only: opening a study database writes its tables and version rows
+    # when they are missing, and doing that while the worker creates them made
+    # the worker's own creation fail. A read-only connection fails instead,
+    # and the next poll tries again.
+    url = f"sqlite:///file:{db.resolve()}?mode=ro&uri=true"
+    storage = None
     try:
-        study = optuna.load_study(study_name=DEFAULT_STUDY, storage=f"sqlite:///{db}")
-        return trial_rows(study)
+        storage = optuna.storages.RDBStorage(url, skip_table_creation=True)
+        return trial_rows(optuna.load_study(study_name=DEFAULT_STUDY, storage=storage))
     except Exception:  # not created yet, or locked by the writer: next poll
         return []
+    finally:
+        if storage is not None:
+            storage.engine.dispose()
 
 
 def best_config(run: Path) -> dict | None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,3 +70,38 @@ class AppServer:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@dataclass
+class Answer:
+    """One API call over plain HTTP: the worst HTTP status seen, how it ended
+    (`complete` or `error`), the final output or error message, and its seconds."""
+
+    status: int
+    event: str
+    data: object
+    seconds: float
+
+
+def call_api(url: str, api_name: str, data: list, timeout: float = 300) -> Answer:
+    """POST /gradio_api/call/<api_name>, then read its event stream to the end."""
+    began = time.perf_counter()
+    base = f"{url.rstrip('/')}/gradio_api/call/{api_name}"
+    request = urllib.request.Request(
+        base, json.dumps({"data": data}).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            event_id = json.load(response)["event_id"]
+        with urllib.request.urlopen(f"{base}/{event_id}", timeout=timeout) as response:
+            status, event, payload = response.status, "", None
+            for raw in response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[len("event: ") :]
+                elif line.startswith("data: ") and event in ("complete", "error"):
+                    payload = json.loads(line[len("data: ") :])
+                    break
+    except urllib.error.HTTPError as exc:
+        status, event, payload = exc.code, "http_error", exc.read().decode(errors="replace")
+    return Answer(status, event, payload, time.perf_counter() - began)

@@ -135,6 +135,24 @@ def test_cancel_stops_a_job_and_only_one_runs_at_a_time(client, tiny_model, corp
     assert status["state"] == "cancelled" and status["results"] is None
 
 
+def test_tuning_job_fills_its_trials_table_as_it_runs(client, tiny_model, corpus_dir):
+    uploads = [handle_file(str(f)) for f in texts(corpus_dir)]
+    settings = dict(trials=2, timeout=0, epochs=1, chunk_size=64, use_lora=False)
+    job_id = client.predict(uploads, str(tiny_model), *settings.values(), api_name="/start_tuning")
+    seen = []
+    status = wait_for(client, job_id, lambda s: seen.append(s) or finished(s))
+    assert status["state"] == "completed", status["error"]
+    assert status["kind"] == "tune" and status["step"] == status["total_steps"] == 2
+    assert any(s["state"] == "running" and s["trials"] for s in seen)  # rows while it ran
+    assert [t["number"] for t in status["trials"]] == [0, 1]
+    assert {t["state"] for t in status["trials"]} <= {"complete", "pruned"}
+    results = status["results"]
+    best = status["trials"][results["best_trial"]]
+    assert status["best_config"]["lr"] == pytest.approx(best["lr"])
+    assert results["best"]["val_loss"] == pytest.approx(best["val_loss"])
+    assert "/" not in json.dumps(results)  # no server paths
+
+
 def test_job_running_when_the_app_is_killed_is_interrupted_and_resumes(
     tmp_path, tiny_model, corpus_dir
 ):

@@ -69,7 +69,12 @@ def test_job_runs_to_completion_and_its_state_survives_a_new_store(
     assert set(results["test_per_file"]) <= {f.name for f in files(corpus_dir)}
     assert status["sample"] is not None
     assert JobStore(tmp_path).status(job_id) == status  # all of it is on disk
-    assert store.list_jobs()[0] == {"id": job_id, "state": "completed", "model": str(tiny_model)}
+    assert store.list_jobs()[0] == {
+        "id": job_id,
+        "state": "completed",
+        "model": str(tiny_model),
+        "kind": "train",
+    }
     with store.model_zip(job_id).open("rb") as f:
         assert f.read(2) == b"PK"
 
@@ -139,3 +144,22 @@ def test_upload_limits_and_settings_are_checked_before_anything_runs(tmp_path, t
 def test_unknown_or_malformed_job_ids_are_refused(tmp_path, bad):
     with pytest.raises(TextgenError, match="no such job"):
         JobStore(tmp_path).status(bad)
+
+
+def test_a_search_is_a_job_too_cancelled_with_its_process_group(tmp_path, tiny_model, corpus_dir):
+    store = JobStore(tmp_path)
+    with pytest.raises(TextgenError, match="trials: must be a whole number of at least 1"):
+        store.start(files(corpus_dir), config(tiny_model), tune={"trials": 0, "timeout": None})
+    tune = {"trials": 50, "timeout": None}
+    job_id = store.start(files(corpus_dir), config(tiny_model, epochs=3), tune=tune)
+    with pytest.raises(TextgenError, match="already running"):
+        store.start(files(corpus_dir), config(tiny_model))
+    status = wait_for(store, job_id, lambda s: s["trials"])  # the first trial has started
+    assert status["kind"] == "tune" and status["total_steps"] == 50
+    assert status["trials"][0]["number"] == 0 and status["best_config"] is None
+    pid = store._procs[job_id].pid
+    assert store.cancel(job_id) == {"state": "cancelled"}
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    assert JobStore(tmp_path).status(job_id)["state"] == "cancelled"
+    assert store.list_jobs()[0]["kind"] == "tune"

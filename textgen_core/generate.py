@@ -11,7 +11,7 @@ from textgen_core.errors import TextgenError
 from textgen_core.modeling import context_length
 
 
-def _prompt_ids(model, tokenizer, prompt: str, cfg: GenerateConfig):
+def prompt_ids(model, tokenizer, prompt: str, cfg: GenerateConfig):
     import torch
 
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
@@ -55,7 +55,7 @@ _threads_before = 0
 
 
 @contextlib.contextmanager
-def _decoding_threads(model) -> Iterator[None]:
+def decoding_threads(model) -> Iterator[None]:
     """One intra-op thread while decoding on CPU. Each new token is a handful
     of tiny products that a second thread barely speeds up, while its
     hand-offs stall whenever the other core is busy: on the 2-core machine
@@ -91,7 +91,7 @@ def _prepare(model, tokenizer, prompt: str, cfg: GenerateConfig):
     import torch
 
     cfg.validate()
-    ids = _prompt_ids(model, tokenizer, prompt, cfg)
+    ids = prompt_ids(model, tokenizer, prompt, cfg)
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
     return ids, _generate_kwargs(model, tokenizer, cfg)
@@ -102,7 +102,7 @@ def generate(model, tokenizer, prompt: str, cfg: GenerateConfig) -> list[str]:
     import torch
 
     ids, kwargs = _prepare(model, tokenizer, prompt, cfg)
-    with torch.inference_mode(), _decoding_threads(model):
+    with torch.inference_mode(), decoding_threads(model):
         out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
     texts = tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
     return [cut_at_stop(t, cfg.stop) for t in texts]
@@ -123,7 +123,7 @@ def stream(model, tokenizer, prompt: str, cfg: GenerateConfig) -> Iterator[str]:
 
     def run():
         try:
-            with torch.inference_mode(), _decoding_threads(model):
+            with torch.inference_mode(), decoding_threads(model):
                 model.generate(
                     ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kwargs
                 )

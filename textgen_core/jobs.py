@@ -10,7 +10,7 @@ Each job lives in `<data dir>/jobs/<id>/`:
     run/           the `train` output folder (metrics.jsonl, checkpoints, model)
     log.txt        the worker's output
 
-Training runs in its own process (`python -m textgen_core.jobs JOB_DIR`) in
+Training runs in its own process (`python -m textgen_core.job_worker JOB_DIR`) in
 its own process group, so the app stays responsive, any browser tab sees the
 same job, and cancelling kills everything the run started. The worker exits
 when the app that started it dies; a job found `running` with no live process
@@ -42,8 +42,6 @@ STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted"
 ACTIVE = ("queued", "running")
 RESUMABLE = ("interrupted", "cancelled", "failed")
 _ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-SAMPLE_TOKENS = 40
-"""Length of the greedy sample written after each evaluation."""
 
 
 def data_dir() -> Path:
@@ -65,13 +63,22 @@ class JobStore:
     # -- asking -------------------------------------------------------------------------
 
     def start(
-        self, sources: list[str | Path], cfg: TrainConfig, limits: UploadLimits | None = None
+        self,
+        sources: list[str | Path],
+        cfg: TrainConfig,
+        limits: UploadLimits | None = None,
+        *,
+        tune: dict | None = None,
     ) -> str:
-        """Store the files, check them, and start training in the background; the job id."""
+        """Store the files, check them, and start training in the background; the
+        job id. With `tune` ({"trials": N, "timeout": seconds or None}) the job is
+        a hyperparameter search around `cfg` instead (tune_jobs.py)."""
         cfg.validate()
+        if tune is not None:
+            _check_tune(tune)
         with self._lock:
             self._refuse_if_busy()
-            job_id = self._create(sources, cfg, limits)
+            job_id = self._create(sources, cfg, limits, tune)
             self._spawn(job_id)
         return job_id
 
@@ -110,7 +117,7 @@ class JobStore:
         names = {str(folder / "uploads" / f["stored"]): f["name"] for f in job["files"]}
         done = state["state"] == "completed" and results
         total = progress.get("total_steps")
-        return {
+        status = {
             "id": job_id,
             "state": state["state"],
             "step": results["steps"] if done else progress.get("step", 0),
@@ -123,7 +130,13 @@ class JobStore:
             "model": job["config"]["model"],
             "files": [f["name"] for f in job["files"]],
             "created": job["created"],
+            "kind": job.get("kind", "train"),
         }
+        if status["kind"] == "tune":
+            from textgen_core.tune_jobs import progress
+
+            status.update(progress(folder / "run", job["tune"], state["state"]))
+        return status
 
     def list_jobs(self) -> list[dict]:
         """id, state, model and creation time of every job, newest first."""
@@ -135,7 +148,8 @@ class JobStore:
             job = _read_optional(self.jobs / job_id / "job.json")
             if job:
                 state = self._state(job_id)["state"]
-                rows.append({"id": job_id, "state": state, "model": job["config"]["model"]})
+                model, kind = job["config"]["model"], job.get("kind", "train")
+                rows.append({"id": job_id, "state": state, "model": model, "kind": kind})
         return rows
 
     def latest(self) -> str | None:
@@ -183,7 +197,7 @@ class JobStore:
                 "or cancel it before starting another"
             )
 
-    def _create(self, sources, cfg: TrainConfig, limits: UploadLimits | None) -> str:
+    def _create(self, sources, cfg: TrainConfig, limits: UploadLimits | None, tune) -> str:
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         folder = self.jobs / job_id
         try:
@@ -192,13 +206,15 @@ class JobStore:
         except BaseException:
             _remove_tree(folder)
             raise
-        self._write_job(job_id, cfg, stored)
+        self._write_job(job_id, cfg, stored, tune)
         self._write_state(job_id, "queued")
         return job_id
 
-    def _write_job(self, job_id: str, cfg: TrainConfig, stored: list[StoredFile]) -> None:
+    def _write_job(self, job_id: str, cfg: TrainConfig, stored: list[StoredFile], tune) -> None:
         job = {
             "id": job_id,
+            "kind": "tune" if tune else "train",
+            "tune": tune,
             "created": time.time(),
             "config": cfg.to_dict(),
             "files": [f.to_dict() for f in stored],
@@ -215,7 +231,14 @@ class JobStore:
                 p for p in (package_root, os.environ.get("PYTHONPATH")) if p
             ),
         }
-        cmd = [sys.executable, "-m", "textgen_core.jobs", str(folder), "--parent", str(os.getpid())]
+        cmd = [
+            sys.executable,
+            "-m",
+            "textgen_core.job_worker",
+            str(folder),
+            "--parent",
+            str(os.getpid()),
+        ]
         with open(folder / "log.txt", "ab") as log:
             proc = subprocess.Popen(
                 cmd,
@@ -276,10 +299,10 @@ class JobStore:
         return _pid_runs_job(pid, job_id)
 
     def _write_state(self, job_id: str, state: str, error: str | None = None) -> None:
-        _write_state(self.jobs / job_id, state, error)
+        write_state(self.jobs / job_id, state, error)
 
 
-def _write_state(folder: Path, state: str, error: str | None = None) -> None:
+def write_state(folder: Path, state: str, error: str | None = None) -> None:
     assert state in STATES, state
     write_json(folder / "state.json", {"state": state, "error": error, "updated": time.time()})
 
@@ -302,6 +325,14 @@ def _pid_runs_job(pid: int, job_id: str) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z" and job_id in cmdline
+
+
+def _check_tune(tune: dict) -> None:
+    trials, timeout = tune.get("trials"), tune.get("timeout")
+    if not isinstance(trials, int) or trials < 1:
+        raise TextgenError(f"trials: must be a whole number of at least 1, got {trials!r}")
+    if timeout is not None and not timeout > 0:
+        raise TextgenError(f"timeout: must be positive seconds (or none), got {timeout!r}")
 
 
 def _read_optional(path: Path) -> dict:
@@ -355,130 +386,3 @@ def _remove_tree(folder: Path) -> None:
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------
-# The worker: runs in the job's own process
-# ---------------------------------------------------------------------------------------
-
-
-def _progress_callback(path: Path, model_name: str):
-    """A TrainerCallback writing step, total steps, ETA and a greedy sample to `path`."""
-    from transformers import TrainerCallback
-
-    class ProgressFile(TrainerCallback):
-        def __init__(self) -> None:
-            self.started, self.first_step, self.written = 0.0, 0, 0.0
-            self.sample: str | None = None
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.started, self.first_step = time.time(), state.global_step
-            self._write(state)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if time.time() - self.written > 0.5 or state.global_step >= state.max_steps:
-                self._write(state)
-
-        def on_evaluate(self, args, state, control, model=None, **kwargs):
-            if model is not None:
-                self.sample = _sample(model, model_name)
-            self._write(state)
-
-        def _write(self, state) -> None:
-            done = state.global_step - self.first_step
-            rate = (time.time() - self.started) / done if done > 0 else None
-            left = max(0, state.max_steps - state.global_step)
-            progress = {
-                "step": state.global_step,
-                "total_steps": state.max_steps,
-                "epoch": state.epoch,
-                "eta_seconds": round(rate * left, 1) if rate is not None else None,
-                "sample": self.sample,
-            }
-            write_json(path, progress)
-            self.written = time.time()
-
-    return ProgressFile()
-
-
-def _sample(model, model_name: str) -> str:
-    """A short greedy continuation from the start token; greedy and in eval mode,
-    so it draws no random numbers and leaves the training run unchanged."""
-    from textgen_core.config import GenerateConfig
-    from textgen_core.generate import generate
-    from textgen_core.modeling import load_tokenizer
-
-    was_training = model.training
-    model.eval()
-    try:
-        cfg = GenerateConfig(max_new_tokens=SAMPLE_TOKENS, temperature=0, repetition_penalty=1.3)
-        return generate(model, load_tokenizer(model_name), "", cfg)[0]
-    except Exception as exc:  # a sample is a nicety: never let it stop training
-        return f"(no sample: {exc})"
-    finally:
-        model.train(was_training)
-
-
-def _exit_with_parent(parent: int, folder: Path) -> None:
-    """Stop this job (as interrupted) when the app that started it dies."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        _write_state(folder, "interrupted", "the app stopped while this job ran; resume it")
-        os.killpg(os.getpgrp(), signal.SIGKILL)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def run_job(folder: Path) -> int:
-    """Train the job in `folder` (resuming when its run already started); exit status."""
-    from textgen_core.train import train
-
-    job = read_json(folder / "job.json")
-    cfg = TrainConfig.from_dict(job["config"])
-    run = folder / "run"
-    resume = (run / "textgen_run.json").exists()
-    _write_state(folder, "running")
-    try:
-        train(
-            [folder / "uploads"],
-            run,
-            cfg,
-            resume=resume,
-            quiet=True,
-            callbacks=[_progress_callback(folder / "progress.json", cfg.model)],
-            warn=lambda message: print(message, flush=True),
-        )
-    except TextgenError as exc:
-        _write_state(folder, "failed", str(exc))
-        return 2
-    except Exception as exc:
-        import traceback
-
-        traceback.print_exc()
-        _write_state(folder, "failed", f"{type(exc).__name__}: {exc}")
-        return 1
-    _write_state(folder, "completed")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m textgen_core.jobs")
-    parser.add_argument("folder", type=Path, help="the job folder")
-    parser.add_argument("--parent", type=int, default=None, help="exit when this pid dies")
-    args = parser.parse_args(argv)
-    if args.parent:
-        _exit_with_parent(args.parent, args.folder)
-    import datasets
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
-    return run_job(args.folder)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -58,7 +58,7 @@ VARIANTS = {
 
 def textgen_trainer_class():
     """The Trainer subclass `textgen train` uses."""
-    from textgen_core.train import TextgenTrainer
+    from textgen_core.trainer import TextgenTrainer
 
     return TextgenTrainer
 

@@ -80,7 +80,7 @@ def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) ->
 
     from textgen_core.evaluate import evaluate_loss
     from textgen_core.modeling import parameter_counts
-    from textgen_core.train import TextgenTrainer
+    from textgen_core.trainer import TextgenTrainer
 
     cmd, out = worker_channel(fds)
     data = torch.load(data_path)

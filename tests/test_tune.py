@@ -60,10 +60,20 @@ def test_search_writes_study_table_best_config_plot_and_comparison(searched):
 
 def test_objective_is_the_trials_validation_loss_never_test(searched):
     out, _, _ = searched
-    for trial in load(out).trials:
+    study = load(out)
+    summary = json.loads((out / "tune_results.json").read_text())
+    for trial in study.trials:
         if trial.state == optuna.trial.TrialState.COMPLETE:
             results = json.loads((out / "trials" / str(trial.number) / "results.json").read_text())
-            assert trial.value == results["val_loss"] != results["test_loss"]
+            assert trial.value == results["val_loss"]
+            if trial.number != study.best_trial.number:  # the test split was never scored
+                assert results["test_loss"] is None and results["test_per_file"] == {}
+    # Only the best trial was scored on the test split, after the search, with
+    # the same base-model figures as the default run (same data, same model).
+    best = json.loads((out / "trials" / str(study.best_trial.number) / "results.json").read_text())
+    assert best["test_loss"] == summary["best"]["test_loss"] > 0
+    assert best["test_tokens_scored"] == summary["default"]["test_tokens_scored"] > 0
+    assert best["base_test_loss"] == summary["default"]["base_test_loss"]
 
 
 def test_per_device_batch_stays_within_the_batch_size_flag(searched):

@@ -2,9 +2,11 @@
 
 Optuna proposes settings (seeded TPE), each trial is an ordinary `train()` run
 into DIR/trials/<number>/, and a median pruner stops trials whose validation
-loss falls behind. The objective is the best validation loss only: the test
-split is what the final comparison reports, so the search must never choose by
-it. The study lives in DIR/study.db, so running again with the same DIR resumes.
+loss falls behind. The objective is the best validation loss only: trials leave
+the test split unscored, and once the search ends the best trial's model is
+scored on it, once, for the comparison with the default settings. The data are
+prepared once: every trial after the first reads its splits from the data cache.
+The study lives in DIR/study.db, so running again with the same DIR resumes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from transformers import TrainerCallback
 from textgen_core import report
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
-from textgen_core.train import train
+from textgen_core.train import score_on_test, train
 
 BATCH_SIZES = (4, 8, 16)
 LORA_RANKS = (4, 8, 16, 32)
@@ -120,6 +122,7 @@ class Objective:
                 quiet=self.quiet,
                 callbacks=[pruning],
                 warn=self.warn,
+                score_test=False,
             )
             if pruning.pruned_at is not None:
                 raise optuna.TrialPruned(
@@ -193,7 +196,7 @@ def tune(
     best = study.best_trial
     report.write_json(out.best_config, best.user_attrs["config"])
     default = _default_run(paths, out, base, quiet, warn)
-    best_results = report.read_json(out.trials / str(best.number) / "results.json")
+    best_results = _score_best(paths, out.trials / str(best.number), base, quiet)
     summary = {
         "study_name": study.study_name,
         "trials": {state.name.lower(): _count(study, state) for state in _STATES},
@@ -270,8 +273,19 @@ def _default_run(paths, out: TunePaths, base: TrainConfig, quiet: bool, warn) ->
     return report.read_json(out.default / "results.json")
 
 
+def _score_best(paths, folder: Path, base: TrainConfig, quiet: bool) -> dict:
+    """The best trial's results with its test figures, scored now (the search's
+    one look at the test split) and kept in its results.json."""
+    results = report.read_json(folder / "results.json")
+    if results.get("test_loss") is None:
+        results.update(score_on_test(paths, folder / "model", base, quiet=quiet))
+        report.write_json(folder / "results.json", results)
+    return results
+
+
 def _summary(results: dict, folder: Path) -> dict:
-    keys = ("val_loss", "test_loss", "test_perplexity", "base_test_loss", "steps", "train_seconds")
+    keys = ("val_loss", "test_loss", "test_perplexity", "base_test_loss", "test_tokens_scored")
+    keys += ("steps", "train_seconds")
     return {"folder": str(folder), "model": str(folder / "model"), **{k: results[k] for k in keys}}
 
 

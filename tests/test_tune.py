@@ -53,7 +53,13 @@ def test_search_writes_study_table_best_config_plot_and_comparison(searched):
     best = load(out).best_trial
     assert summary["best_trial"] == best.number
     assert (out / "trials" / str(best.number) / "model" / "model.safetensors").exists()
-    assert (out / "default" / "results.json").exists()
+    # The first trial ran the command's own settings: it is the default run,
+    # so no extra run was needed and the best is no worse on validation loss.
+    first = load(out).trials[0]
+    assert first.params["lr"] == 5e-5 and first.params["batch_size"] == 8
+    assert summary["default"]["folder"] == str(out / "trials" / "0")
+    assert not (out / "default").exists()
+    assert summary["best"]["val_loss"] <= summary["default"]["val_loss"]
     assert summary["best"]["test_loss"] > 0 and summary["default"]["test_loss"] > 0
     assert "test loss / perplexity: best" in done.stdout and "default settings" in done.stdout
 
@@ -66,10 +72,10 @@ def test_objective_is_the_trials_validation_loss_never_test(searched):
         if trial.state == optuna.trial.TrialState.COMPLETE:
             results = json.loads((out / "trials" / str(trial.number) / "results.json").read_text())
             assert trial.value == results["val_loss"]
-            if trial.number != study.best_trial.number:  # the test split was never scored
+            if trial.number not in (0, study.best_trial.number):  # test split never scored
                 assert results["test_loss"] is None and results["test_per_file"] == {}
-    # Only the best trial was scored on the test split, after the search, with
-    # the same base-model figures as the default run (same data, same model).
+    # Only the best trial and the default settings' (trial 0) were scored on the
+    # test split, after the search, with the same base-model figures.
     best = json.loads((out / "trials" / str(study.best_trial.number) / "results.json").read_text())
     assert best["test_loss"] == summary["best"]["test_loss"] > 0
     assert best["test_tokens_scored"] == summary["default"]["test_tokens_scored"] > 0
@@ -127,7 +133,10 @@ def test_failed_trial_is_recorded_with_its_reason_and_search_goes_on(
         return {k: v for k, v in results.items() if not k.startswith(("test", "base_test"))}
 
     monkeypatch.setattr(tune_module, "train", flaky_train)
-    base = TrainConfig(model=str(tiny_model), epochs=1, max_steps=2, data=DataConfig(chunk_size=64))
+    # A batch of 2 is outside the searched choices: the default settings get a run of their own.
+    base = TrainConfig(
+        model=str(tiny_model), epochs=1, max_steps=2, batch_size=2, data=DataConfig(chunk_size=64)
+    )
     summary = tune_module.tune([corpus_dir], tmp_path, base, trials=3, quiet=True)
     states = {t.number: (t.state, t.user_attrs.get("failure")) for t in load(tmp_path).trials}
     assert states[1] == (
@@ -138,6 +147,8 @@ def test_failed_trial_is_recorded_with_its_reason_and_search_goes_on(
     rows = {r["number"]: r for r in csv.DictReader((tmp_path / "trials.csv").open())}
     assert rows["1"]["state"] == "fail" and "out of memory" in rows["1"]["failure"]
     assert summary["trials"] == {"complete": 2, "pruned": 0, "fail": 1}
+    assert summary["default"]["folder"] == str(tmp_path / "default")
+    assert summary["default"]["test_loss"] > 0 and summary["best"]["test_loss"] > 0
 
 
 def test_pruned_trial_stops_training_early_and_is_marked_pruned(

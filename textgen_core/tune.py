@@ -2,9 +2,10 @@
 
 Optuna proposes settings (seeded TPE), each trial is an ordinary `train()` run
 into DIR/trials/<number>/, and a median pruner stops trials whose validation
-loss falls behind. The objective is the best validation loss only: trials leave
-the test split unscored, and once the search ends the best trial's model is
-scored on it, once, for the comparison with the default settings. The data are
+loss falls behind. The first trial runs the command's own settings, so the best
+is never worse than them on validation loss. The objective is the best
+validation loss only: trials leave the test split unscored, and once the search
+ends the best trial and the default settings' run are scored on it, once each. The data are
 prepared once: every trial after the first reads its splits from the data cache.
 The study lives in DIR/study.db, so running again with the same DIR resumes.
 """
@@ -56,7 +57,8 @@ def suggest_config(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
     allowed; larger effective batches come from gradient accumulation.
     `base.epochs` is the most epochs a trial may run."""
     scratch = base.model.startswith("scratch:")
-    lr = trial.suggest_float("lr", 1e-4 if scratch else 1e-5, 3e-2 if scratch else 1e-2, log=True)
+    low, high = (1e-4, 3e-2) if scratch else (1e-5, 1e-2)
+    lr = trial.suggest_float("lr", min(low, base.lr), max(high, base.lr), log=True)
     batch = trial.suggest_categorical("batch_size", BATCH_SIZES)
     per_device = max(d for d in range(1, min(batch, base.batch_size) + 1) if batch % d == 0)
     lora = base.lora
@@ -195,15 +197,18 @@ def tune(
         )
     best = study.best_trial
     report.write_json(out.best_config, best.user_attrs["config"])
-    default = _default_run(paths, out, base, quiet, warn)
-    best_results = _score_best(paths, out.trials / str(best.number), base, quiet)
+    default_folder = _default_folder(study, out, base)
+    if default_folder == out.default:
+        _default_run(paths, out, base, quiet, warn)
+    default = _scored(paths, default_folder, base, quiet)
+    best_results = _scored(paths, out.trials / str(best.number), base, quiet)
     summary = {
         "study_name": study.study_name,
         "trials": {state.name.lower(): _count(study, state) for state in _STATES},
         "best_trial": best.number,
         "best_params": best.params,
         "best": _summary(best_results, out.trials / str(best.number)),
-        "default": _summary(default, out.default),
+        "default": _summary(default, default_folder),
     }
     report.write_json(out.results, summary)
     return summary
@@ -238,6 +243,8 @@ def _open_study(out: TunePaths, base: TrainConfig, storage: str | None, name: st
     # proposals it already tried.
     study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials))
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=3)
+    if not study.trials:
+        study.enqueue_trial(_default_params(base), skip_if_exists=True)
     return study
 
 
@@ -263,19 +270,49 @@ def _check_same_task(study: optuna.Study, base: TrainConfig) -> None:
         )
 
 
-def _default_run(paths, out: TunePaths, base: TrainConfig, quiet: bool, warn) -> dict:
+def _default_params(base: TrainConfig) -> dict:
+    """The command's own settings as trial parameters, for the first trial: the
+    best trial is then never worse than them on validation loss, and the
+    comparison with them costs no extra run. Settings the search space cannot
+    express exactly (a batch or LoRA rank outside its choices) are left to TPE."""
+    params = {
+        "lr": base.lr,
+        "warmup_ratio": base.warmup_ratio,
+        "weight_decay": base.weight_decay,
+        "epochs": max(1, math.floor(base.epochs)),
+    }
+    batch = base.batch_size * base.gradient_accumulation_steps
+    if batch in BATCH_SIZES:
+        params["batch_size"] = batch
+    if base.lora is not None and base.lora.r in LORA_RANKS:
+        params["lora_r"] = base.lora.r
+    if base.lora is not None and base.lora.alpha in LORA_ALPHAS:
+        params["lora_alpha"] = base.lora.alpha
+    return params
+
+
+def _default_folder(study: optuna.Study, out: TunePaths, base: TrainConfig) -> Path:
+    """Where the default settings' run is: the first trial when it ran exactly
+    them and finished, else DIR/default (trained by `_default_run`)."""
+    first = study.trials[0]
+    same = first.user_attrs.get("config") == base.to_dict()
+    if same and first.state == optuna.trial.TrialState.COMPLETE:
+        return out.trials / str(first.number)
+    return out.default
+
+
+def _default_run(paths, out: TunePaths, base: TrainConfig, quiet: bool, warn) -> None:
     """The same data and model with the command's own settings, trained once
     (and reused when the search is resumed), for the before/after comparison."""
     if (out.default / "results.json").exists():
-        return report.read_json(out.default / "results.json")
+        return
     shutil.rmtree(out.default, ignore_errors=True)  # an interrupted earlier attempt
-    train(paths, out.default, base, quiet=quiet, warn=warn)
-    return report.read_json(out.default / "results.json")
+    train(paths, out.default, base, quiet=quiet, warn=warn, score_test=False)
 
 
-def _score_best(paths, folder: Path, base: TrainConfig, quiet: bool) -> dict:
-    """The best trial's results with its test figures, scored now (the search's
-    one look at the test split) and kept in its results.json."""
+def _scored(paths, folder: Path, base: TrainConfig, quiet: bool) -> dict:
+    """A run's results with its test figures, scored once the search is over
+    (its only look at the test split) and kept in its results.json."""
     results = report.read_json(folder / "results.json")
     if results.get("test_loss") is None:
         results.update(score_on_test(paths, folder / "model", base, quiet=quiet))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import gradio as gr
@@ -21,6 +22,16 @@ def user_error(exc: TextgenError) -> gr.Error:
         return _FLAG_FIELDS.get(name, name)
 
     return gr.Error(re.sub(r"^--([a-z-]+)", field, str(exc)), print_exception=False)
+
+
+@contextlib.contextmanager
+def shown_to_user():
+    """A TextgenError raised inside reaches the page (or API caller) as its
+    one-line message, with the flag named as the app's field."""
+    try:
+        yield
+    except TextgenError as exc:
+        raise user_error(exc) from None
 
 
 def number(name: str, value) -> float:
@@ -70,8 +81,6 @@ def generate_config(max_new_tokens, temperature, top_k, top_p, repetition_penalt
             f"max_new_tokens: must be between 1 and {cap} here, got {cfg.max_new_tokens}",
             print_exception=False,
         )
-    try:
+    with shown_to_user():
         cfg.validate()
-    except TextgenError as exc:
-        raise user_error(exc) from None
     return cfg

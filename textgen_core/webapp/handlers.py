@@ -9,7 +9,13 @@ from textgen_core.errors import TextgenError
 from textgen_core.jobs import JobStore
 from textgen_core.serving import Server
 from textgen_core.uploads import UploadLimits, preview
-from textgen_core.webapp.forms import MODEL_HINT, generate_config, train_config, user_error, whole
+from textgen_core.webapp.forms import (
+    MODEL_HINT,
+    generate_config,
+    shown_to_user,
+    train_config,
+    whole,
+)
 from textgen_core.webapp.render import (
     loss_frame,
     per_file_rows,
@@ -47,30 +53,22 @@ class Handlers:
         if not files:
             raise gr.Error("files: no files uploaded; add one or more text files")
         cfg = train_config(model, epochs, batch, lr, chunk, lora, warmup, seed)
-        try:
+        with shown_to_user():
             return self.store.start(files, cfg, self.limits)
-        except TextgenError as exc:
-            raise user_error(exc) from None
 
     def job_status(self, job_id: str) -> dict:
         """API: the job's state, progress, losses, results and error."""
-        try:
+        with shown_to_user():
             return self.store.status(job_id)
-        except TextgenError as exc:
-            raise user_error(exc) from None
 
     def cancel_training(self, job_id: str) -> dict:
         """API: cancel a job; its state."""
-        try:
+        with shown_to_user():
             return self.store.cancel(job_id)
-        except TextgenError as exc:
-            raise user_error(exc) from None
 
     def resume_training(self, job_id: str) -> dict:
-        try:
+        with shown_to_user():
             return self.store.resume(job_id)
-        except TextgenError as exc:
-            raise user_error(exc) from None
 
     def refresh(self, job_id: str):
         """Timer tick: the job's progress, loss chart, sample, results and raw status."""
@@ -102,10 +100,8 @@ class Handlers:
         return next((j["id"] for j in self.store.list_jobs() if j["kind"] == "train"), "")
 
     def model_zip(self, job_id: str) -> str:
-        try:
+        with shown_to_user():
             return str(self.store.model_zip(job_id))
-        except TextgenError as exc:
-            raise user_error(exc) from None
 
     def trained_models(self):
         choices = [
@@ -132,15 +128,13 @@ class Handlers:
         cfg = generate_config(
             max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, self.cap
         )
-        try:
+        with shown_to_user():
             pieces = self.server.stream(self._model_path(model), prompt or "", cfg)
             text = ""
             yield text
             for piece in pieces:
                 text += piece
                 yield text
-        except TextgenError as exc:
-            raise user_error(exc) from None
 
     def publish(self, source, repo_id, private, token) -> str:
         from textgen_core.hub import push_model

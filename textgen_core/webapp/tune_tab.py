@@ -10,7 +10,7 @@ import gradio as gr
 from textgen_core.errors import TextgenError
 from textgen_core.jobs import JobStore
 from textgen_core.uploads import UploadLimits
-from textgen_core.webapp.forms import MODEL_HINT, number, train_config, user_error, whole
+from textgen_core.webapp.forms import MODEL_HINT, number, shown_to_user, train_config, whole
 
 TRIAL_COLUMNS = ["trial", "state", "validation loss", "settings", "failure"]
 
@@ -60,10 +60,8 @@ class TuneHandlers:
         base = train_config(model, epochs, 8, 5e-5, chunk_size, use_lora)
         seconds = None if timeout in (None, "") else number("timeout", timeout)
         tune = {"trials": whole("trials", trials), "timeout": seconds or None}
-        try:
+        with shown_to_user():
             return self.store.start(files, base, self.limits, tune=tune)
-        except TextgenError as exc:
-            raise user_error(exc) from None
 
     def refresh(self, job_id: str):
         """Timer tick: progress line, trials table, best settings."""
@@ -76,16 +74,12 @@ class TuneHandlers:
         return tune_markdown(status), trial_table(status["trials"]), status["best_config"]
 
     def cancel(self, job_id: str) -> None:
-        try:
+        with shown_to_user():
             self.store.cancel(job_id)
-        except TextgenError as exc:
-            raise user_error(exc) from None
 
     def best_config_file(self, job_id: str) -> str:
-        try:
+        with shown_to_user():
             source = self.store.run_dir(job_id) / "best_config.json"
-        except TextgenError as exc:
-            raise user_error(exc) from None
         if not source.is_file():
             raise gr.Error(f"job {job_id}: is not a search; it has no best_config.json")
         target = self.store.downloads / job_id / "best_config.json"

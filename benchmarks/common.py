@@ -4,6 +4,7 @@ the machine description and memory readings each benchmark reports."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -107,6 +108,23 @@ def machine() -> dict:
         "transformers": transformers.__version__,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def emit(report: dict, load_before: float, *, with_machine: bool = True) -> None:
+    """Print the benchmark's one JSON line, with the load average before and
+    after the run, the machine (which imports torch) and the Python version."""
+    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    if with_machine:
+        report["machine"] = machine()
+    report["python"] = platform.python_version()
+    print(json.dumps(report))
+
+
+def add_worker_flags(parser) -> None:
+    """The hidden flags a benchmark passes to its own worker processes."""
+    for flag in ("--worker", "--data", "--fds"):
+        parser.add_argument(flag, help=argparse.SUPPRESS)
+    parser.add_argument("--total-steps", type=int, help=argparse.SUPPRESS)
 
 
 class Worker:

@@ -20,7 +20,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,10 @@ from pathlib import Path
 
 # textgen_core is imported only by the workers, from the PYTHONPATH each is given.
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.common import emit  # noqa: E402
+
 # The last revision before streaming reads, compact tokens and the data cache.
 BASELINE_REV = "c52b005"
 
@@ -161,9 +164,7 @@ def main() -> None:
         report[k]["digest"] for k in ("baseline", "textgen", "cache_hit", "no_cache") if k in report
     }
     report["identical"] = len(digests) == 1
-    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    report["python"] = platform.python_version()
-    print(json.dumps(report))
+    emit(report, load_before, with_machine=False)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from benchmarks.common import (  # noqa: E402
     Worker,
     build_model,
     corpus_chunks,
+    emit,
     gpt2_tokenizer,
-    machine,
     peak_rss_mb,
     reset_peak_rss,
     worker_channel,
@@ -160,9 +160,7 @@ def main() -> None:
     report["rel_loss_diff_same_definition"] = (
         abs(results["textgen"]["loss_as_trainer_reports_it"] - base_loss) / base_loss
     )
-    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    report["machine"] = machine()
-    print(json.dumps(report))
+    emit(report, load_before)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ first round warms up and is not counted. Prints one JSON line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -26,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import emit  # noqa: E402
 
 PROMPT = "To be, or not to be, that is the question:"
 
@@ -99,10 +97,7 @@ def main() -> None:
     # Same seed, same model: both sides should sample the very same tokens.
     report["same_text_every_round_and_side"] = len(texts["textgen"] | texts["pipeline"]) == 1
     report["torch_threads"] = torch.get_num_threads()
-    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    report["machine"] = machine()
-    report["python"] = platform.python_version()
-    print(json.dumps(report))
+    emit(report, load_before)
 
 
 if __name__ == "__main__":

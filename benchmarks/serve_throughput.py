@@ -20,9 +20,7 @@ latency percentiles. Prints one JSON line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,7 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from app_server import AppServer, call_api  # noqa: E402
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import emit  # noqa: E402
 
 PROMPTS = [
     "To be, or not to be, that is the question:",
@@ -157,10 +155,7 @@ def main() -> None:
         finally:
             app.stop()
     report["app_args"] = opts.app_arg
-    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    report["machine"] = machine()
-    report["python"] = platform.python_version()
-    print(json.dumps(report))
+    emit(report, load_before)
 
 
 if __name__ == "__main__":

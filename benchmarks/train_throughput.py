@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -31,12 +30,13 @@ sys.path.insert(0, str(REPO))
 from benchmarks.common import (  # noqa: E402
     PAD_TOKEN,
     Worker,
+    add_worker_flags,
     bench_training_args,
     build_model,
     corpus_chunks,
+    emit,
     gpt2_tokenizer,
     lockstep_callback,
-    machine,
     peak_rss_mb,
     reset_peak_rss,
     worker_channel,
@@ -135,10 +135,7 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=2, help="warm-up steps, not timed")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--variants", default="baseline,textgen")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--data", help=argparse.SUPPRESS)
-    parser.add_argument("--total-steps", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--fds", help=argparse.SUPPRESS)
+    add_worker_flags(parser)
     opts = parser.parse_args()
     if opts.worker:
         run_worker(opts.worker, opts.data, opts.seed, opts.total_steps, opts.fds)
@@ -200,10 +197,7 @@ def main() -> None:
             "baseline": report["baseline"]["train_peak_rss_mb"],
             "textgen": report["textgen"]["train_peak_rss_mb"],
         }
-    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    report["machine"] = machine()
-    report["python"] = platform.python_version()
-    print(json.dumps(report))
+    emit(report, load_before)
 
 
 if __name__ == "__main__":

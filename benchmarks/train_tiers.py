@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -30,9 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (  # noqa: E402
     Worker,
+    add_worker_flags,
     bench_training_args,
+    emit,
     lockstep_callback,
-    machine,
     peak_rss_mb,
     reset_peak_rss,
     worker_channel,
@@ -127,10 +127,7 @@ def main() -> None:
     parser.add_argument("--val-chunks", type=int, default=48, help="held-out 200-token chunks")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--variants", default="baseline,full,freeze,lora")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--data", help=argparse.SUPPRESS)
-    parser.add_argument("--total-steps", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--fds", help=argparse.SUPPRESS)
+    add_worker_flags(parser)
     opts = parser.parse_args()
     if opts.worker:
         run_worker(opts.worker, opts.data, opts.seed, opts.total_steps, opts.fds)
@@ -172,10 +169,7 @@ def main() -> None:
             "train_peak_rss_mb": round(res["train_peak_rss_mb"]),
         }
     report["wall_s"] = round(time.time() - started)
-    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    report["machine"] = machine()
-    report["python"] = platform.python_version()
-    print(json.dumps(report))
+    emit(report, load_before)
 
 
 def held_out_corpus(tokenizer, n_train: int, n_val: int) -> dict:

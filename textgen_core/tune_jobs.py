@@ -24,7 +24,8 @@ def trials(run: Path) -> list[dict]:
         return []
     import optuna
 
-    from textgen_core.tune import DEFAULT_STUDY, trial_rows
+    from textgen_core.tune import DEFAULT_STUDY
+    from textgen_core.tune_report import trial_rows
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Read-only: opening a study database writes its tables and version rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 
 import pytest
 
@@ -164,3 +165,14 @@ def test_big_file_is_scanned_without_keeping_its_text(tmp_path):
     assert source.documents == 1 and corpus.files_used == [str(path)]
     assert not hasattr(corpus.documents[0], "__dict__") or "text" not in vars(corpus.documents[0])
     assert corpus.documents[0].text == "line\n" * 2_000_000
+
+
+def test_fingerprint_follows_the_texts_and_optionally_their_paths(corpus_dir, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(corpus_dir, moved)
+    original, copy = load_corpus([corpus_dir]), load_corpus([moved])
+    assert copy.fingerprint(paths=False) == original.fingerprint(paths=False)
+    assert copy.fingerprint() != original.fingerprint()
+    first = sorted(p for p in moved.rglob("*") if p.is_file())[0]
+    first.write_text(first.read_text() + "\nOne line more.\n")
+    assert load_corpus([moved]).fingerprint(paths=False) != original.fingerprint(paths=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -120,6 +121,16 @@ def test_resume_refuses_changed_settings_and_names_them(run, corpus_dir, tiny_mo
             resume=True,
             quiet=True,
         )
+
+
+def test_resume_refuses_changed_training_files(run, corpus_dir, tiny_model, tmp_path):
+    out, _ = run
+    changed = tmp_path / "changed"
+    shutil.copytree(corpus_dir, changed)
+    first = sorted(p for p in changed.rglob("*") if p.is_file())[0]
+    first.write_text(first.read_text() + "\nOne line more.\n")
+    with pytest.raises(TextgenError, match=r"the training files changed"):
+        train([changed], out, config(tiny_model, eval_steps=10), resume=True, quiet=True)
 
 
 def cli_command(out, corpus, model, resume: bool = False, extra=()) -> list[str]:

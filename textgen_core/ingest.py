@@ -130,12 +130,15 @@ class Corpus:
             return sorted({s.path for s in self.documents.sources})
         return sorted({d.path for d in self.documents})
 
-    def fingerprint(self) -> str:
-        """Digest of every document's source and text, in order."""
+    def fingerprint(self, *, paths: bool = True) -> str:
+        """Digest of every document's text, in order, and of where each came
+        from unless `paths=False` (the same texts moved to another folder)."""
         if isinstance(self.documents, SourceDocuments):
             parts = [[s.path, s.documents, s.digest] for s in self.documents.sources]
         else:
             parts = [[d.path, text_digest([d.text])] for d in self.documents]
+        if not paths:
+            parts = [part[1:] for part in parts]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 

@@ -9,7 +9,6 @@ before/after test evaluation, the model folder and the report.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from textgen_core.cpu_memory import reuse_freed_memory
 from textgen_core.data import make_splits
 from textgen_core.errors import TextgenError
 from textgen_core.evaluate import EvalResult, evaluate_loss
-from textgen_core.ingest import Corpus, load_corpus
+from textgen_core.ingest import load_corpus
 from textgen_core.model_card import render_model_card
 from textgen_core.modeling import (
     apply_lora,
@@ -55,14 +54,6 @@ class RunPaths:
         self.plot = self.root / "loss.png"
         self.card = self.root / "README.md"
         self.record = self.root / "textgen_run.json"
-
-
-def _fingerprint(corpus: Corpus) -> str:
-    digest = hashlib.sha256()
-    for doc in corpus.documents:
-        digest.update(doc.text.encode())
-        digest.update(b"\x00")
-    return digest.hexdigest()
 
 
 def _check_output(out: RunPaths, resume: bool) -> None:
@@ -136,7 +127,8 @@ def train(
     corpus, tokenizer, splits = prepare_data(paths, cfg, warn=warn, quiet=quiet)
     record = {
         "config": cfg.to_dict(),
-        "data_fingerprint": _fingerprint(corpus),
+        # From the digests taken when the files were scanned: no second read.
+        "data_fingerprint": corpus.fingerprint(paths=False),
         "processes": distributed.world_size(),
     }
     checkpoint = _resume_point(out, record, force, warn) if resume else None

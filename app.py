@@ -2,7 +2,7 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--auth USER:PASS]
 
-Command line and launch only; the page is built in textgen_core.webapp and the
+Command line and launch only; the page is built in textgen_core.app.ui and the
 work is done by textgen_core (jobs, uploads, serving, hub). Named API
 endpoints (see docs/APP.md): /generate, /start_training, /job_status,
 /cancel_training, /resume_training.
@@ -15,9 +15,9 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from textgen_core.jobs import JobStore
-from textgen_core.uploads import MB, UploadLimits
-from textgen_core.webapp import build_app
+from textgen_core.app.jobs import JobStore
+from textgen_core.app.ui import build_app
+from textgen_core.app.uploads import MB, UploadLimits
 
 
 def _is_loopback(host: str) -> bool:

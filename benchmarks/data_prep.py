@@ -73,8 +73,8 @@ def _peak_rss_mb() -> float:
 def run_worker(folder: str) -> None:
     import textgen_core
     from textgen_core.config import DataConfig
-    from textgen_core.data import prepare
-    from textgen_core.modeling import load_tokenizer
+    from textgen_core.data.prepare import prepare
+    from textgen_core.model.loading import load_tokenizer
 
     tokenizer = load_tokenizer("scratch:distilgpt2")
     start = time.perf_counter()

@@ -73,8 +73,8 @@ def run_baseline(chunks, seed: int, cmd, out) -> dict:
 def run_textgen(chunks, seed: int, cmd, out) -> dict:
     import torch
 
-    from textgen_core.cpu_memory import reuse_freed_memory
-    from textgen_core.lm_loss import token_loss_sum
+    from textgen_core.kernels.lm_loss import token_loss_sum
+    from textgen_core.kernels.memory import reuse_freed_memory
 
     reuse_freed_memory()
 

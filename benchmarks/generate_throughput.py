@@ -41,8 +41,8 @@ def main() -> None:
     from transformers.utils import logging
 
     from textgen_core.config import GenerateConfig
-    from textgen_core.generate import generate
-    from textgen_core.modeling import load_for_inference
+    from textgen_core.generate.sampling import generate
+    from textgen_core.model.loading import load_for_inference
 
     logging.set_verbosity_error()
     model, tokenizer = load_for_inference("scratch:distilgpt2")

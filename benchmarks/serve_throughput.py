@@ -50,7 +50,7 @@ PROMPTS = [
 
 def build_model(folder: Path, shape: str) -> Path:
     """A random model of `shape` saved as a plain folder, end-of-text disabled."""
-    from textgen_core.modeling import load_for_inference
+    from textgen_core.model.loading import load_for_inference
 
     model, tokenizer = load_for_inference(f"scratch:{shape}")
     model.generation_config.eos_token_id = None

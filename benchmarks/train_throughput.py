@@ -58,7 +58,7 @@ VARIANTS = {
 
 def textgen_trainer_class():
     """The Trainer subclass `textgen train` uses."""
-    from textgen_core.trainer import TextgenTrainer
+    from textgen_core.train.trainer import TextgenTrainer
 
     return TextgenTrainer
 
@@ -66,7 +66,7 @@ def textgen_trainer_class():
 def onednn_only_trainer_class():
     import transformers
 
-    from textgen_core.cpu_matmul import fast_cpu_matmuls
+    from textgen_core.kernels.cpu_matmul import fast_cpu_matmuls
 
     class OneDnnTrainer(transformers.Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -80,7 +80,7 @@ def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) ->
     if variant == "fused-loss-only":
         os.environ["TEXTGEN_CPU_MATMUL"] = "default"
     if variant.startswith("textgen"):
-        from textgen_core.cpu_memory import reuse_freed_memory
+        from textgen_core.kernels.memory import reuse_freed_memory
 
         reuse_freed_memory()
     import torch

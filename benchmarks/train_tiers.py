@@ -52,7 +52,7 @@ def build(variant: str, seed: int):
     from transformers.utils import logging
 
     from textgen_core.config import LoraConfig
-    from textgen_core.modeling import apply_lora, freeze_embeddings, load_model, load_tokenizer
+    from textgen_core.model.loading import apply_lora, freeze_embeddings, load_model, load_tokenizer
 
     logging.set_verbosity_error()
     name = "scratch:distilgpt2"
@@ -71,16 +71,16 @@ def build(variant: str, seed: int):
 
 def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) -> None:
     if variant != "baseline":
-        from textgen_core.cpu_memory import reuse_freed_memory
+        from textgen_core.kernels.memory import reuse_freed_memory
 
         reuse_freed_memory()
     import torch
     import transformers
     from datasets import Dataset
 
-    from textgen_core.evaluate import evaluate_loss
-    from textgen_core.modeling import parameter_counts
-    from textgen_core.trainer import TextgenTrainer
+    from textgen_core.model.loading import parameter_counts
+    from textgen_core.train.evaluate import evaluate_loss
+    from textgen_core.train.trainer import TextgenTrainer
 
     cmd, out = worker_channel(fds)
     data = torch.load(data_path)
@@ -137,7 +137,7 @@ def main() -> None:
         parser.error(f"variants must start with baseline and be among {sorted(VARIANTS)}")
     import torch
 
-    from textgen_core.modeling import load_tokenizer
+    from textgen_core.model.loading import load_tokenizer
 
     total = opts.skip + opts.steps
     chunks = held_out_corpus(load_tokenizer("scratch:distilgpt2"), total * 8, opts.val_chunks)

@@ -46,7 +46,7 @@ def build_tiny_model(folder, seed: int = 0):
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    from textgen_core.modeling import gpt2_tokenizer_dir
+    from textgen_core.model.loading import gpt2_tokenizer_dir
 
     tokenizer = AutoTokenizer.from_pretrained(gpt2_tokenizer_dir())
     torch.manual_seed(seed)

@@ -1,3 +1,3 @@
-from textgen_core.cli import main
+from textgen_core.cli.main import main
 
 raise SystemExit(main())

@@ -37,14 +37,6 @@ class DataConfig:
     text_column: str = "text"
     """Column of `dataset` holding the text."""
 
-    def hub_dataset(self):
-        """The `dataset` setting as a source `ingest.load_corpus` reads, or None."""
-        from textgen_core.hub_data import HubDataset
-
-        if self.dataset is None:
-            return None
-        return HubDataset(self.dataset, self.dataset_config, self.dataset_split, self.text_column)
-
     def validate(self) -> None:
         if self.dataset is not None:
             _require(bool(self.dataset.strip()), "--dataset", "give a dataset name or folder")

@@ -1,0 +1,76 @@
+"""oneDNN-routed matmuls and the one-kernel GELU compute the same fp32 math."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.activations import NewGELUActivation
+
+from textgen_core.kernels.cpu_matmul import fast_cpu_matmuls, fused_gelu, onednn_matmul_available
+
+needs_onednn = pytest.mark.skipif(not onednn_matmul_available(), reason="no oneDNN matmul")
+
+
+def leaves(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, 5, 8, generator=g, requires_grad=True)
+    weight = torch.randn(6, 8, generator=g, requires_grad=True)
+    bias = torch.randn(6, generator=g, requires_grad=True)
+    return x, weight, bias
+
+
+def grads_of(fn, tensors):
+    out = fn(*tensors)
+    out.backward(torch.ones_like(out))
+    return out.detach(), [None if t.grad is None else t.grad.clone() for t in tensors]
+
+
+@needs_onednn
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x, w, b: F.linear(x, w, b),
+        lambda x, w, b: F.linear(x, w),
+        lambda x, w, b: torch.addmm(b, x.view(-1, 8), w.t()),  # GPT-2's Conv1D
+        lambda x, w, b: torch.mm(x.view(-1, 8), w.t()) + b,
+    ],
+    ids=["linear", "linear-no-bias", "addmm", "mm"],
+)
+def test_routed_products_match_pytorch_in_value_and_grads(fn):
+    ref_out, ref_grads = grads_of(fn, leaves())
+    with fast_cpu_matmuls():
+        out, grads = grads_of(fn, leaves())
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def test_float64_and_batched_products_are_left_to_pytorch():
+    a = torch.randn(3, 4, 5, dtype=torch.float64)
+    b = torch.randn(3, 5, 2, dtype=torch.float64)
+    with fast_cpu_matmuls():
+        torch.testing.assert_close(torch.bmm(a, b), a @ b)
+        torch.testing.assert_close(F.linear(a, b[0].T), a @ b[0])
+
+
+def test_fused_gelu_swaps_only_inside_the_block_and_keeps_outputs():
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=2)
+    model = GPT2LMHeadModel(config).eval()
+    ids = torch.randint(0, 50, (2, 7))
+    ref = model(ids).logits
+    with fused_gelu(model):
+        assert not any(type(m) is NewGELUActivation for m in model.modules())
+        got = model(ids).logits
+    assert sum(type(m) is NewGELUActivation for m in model.modules()) == 2
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_reuse_freed_memory_is_safe_to_call_twice():
+    from textgen_core.kernels.memory import reuse_freed_memory
+
+    first = reuse_freed_memory()
+    assert reuse_freed_memory() == first
+    assert torch.ones(1 << 20).sum() == 1 << 20

@@ -1,0 +1,151 @@
+"""What each button, timer and endpoint of the app does: checks, then textgen_core."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from textgen_core.app.jobs import JobStore
+from textgen_core.app.ui.forms import (
+    MODEL_HINT,
+    generate_config,
+    shown_to_user,
+    train_config,
+    whole,
+)
+from textgen_core.app.ui.render import (
+    loss_frame,
+    per_file_rows,
+    progress_markdown,
+    results_markdown,
+)
+from textgen_core.app.uploads import UploadLimits, preview
+from textgen_core.config import DataConfig
+from textgen_core.errors import TextgenError
+from textgen_core.generate.serving import Server
+
+
+class Handlers:
+    """What each button, timer and endpoint does: argument checks, then textgen_core."""
+
+    def __init__(self, store: JobStore, server: Server, limits: UploadLimits, cap: int):
+        self.store, self.server, self.limits, self.cap = store, server, limits, cap
+
+    def preview(self, files, model, chunk_size, seed):
+        if not files:
+            return [], "Upload text files to see what training would use."
+        try:
+            data = DataConfig(chunk_size=whole("chunk_size", chunk_size), seed=whole("seed", seed))
+            shown = preview(files, (model or "").strip(), data, self.limits)
+        except (TextgenError, gr.Error) as exc:
+            return [], f"**Cannot use these files:** {exc}"
+        warning = f"\n\n**Warning:** {shown.warning}" if shown.warning else ""
+        return shown.rows, shown.summary + warning
+
+    def start_training(self, files, model, epochs, batch_size, learning_rate, chunk_size, use_lora):
+        """API: start a training job; its id."""
+        return self._start(files, model, epochs, batch_size, learning_rate, chunk_size, use_lora)
+
+    def start_from_form(self, files, model, epochs, batch, lr, warmup, chunk, seed, lora):
+        job_id = self._start(files, model, epochs, batch, lr, chunk, lora, warmup, seed)
+        return job_id, job_id
+
+    def _start(self, files, model, epochs, batch, lr, chunk, lora, warmup=0.1, seed=42) -> str:
+        if not files:
+            raise gr.Error("files: no files uploaded; add one or more text files")
+        cfg = train_config(model, epochs, batch, lr, chunk, lora, warmup, seed)
+        with shown_to_user():
+            return self.store.start(files, cfg, self.limits)
+
+    def job_status(self, job_id: str) -> dict:
+        """API: the job's state, progress, losses, results and error."""
+        with shown_to_user():
+            return self.store.status(job_id)
+
+    def cancel_training(self, job_id: str) -> dict:
+        """API: cancel a job; its state."""
+        with shown_to_user():
+            return self.store.cancel(job_id)
+
+    def resume_training(self, job_id: str) -> dict:
+        with shown_to_user():
+            return self.store.resume(job_id)
+
+    def refresh(self, job_id: str):
+        """Timer tick: the job's progress, loss chart, sample, results and raw status."""
+        try:
+            status = self.store.status(job_id) if job_id else None
+        except TextgenError as exc:
+            status, message = None, str(exc)
+        else:
+            message = "No training job yet."
+        if status is None:
+            return message, loss_frame({"losses": {"train": [], "validation": []}}), "", "", [], {}
+        return (
+            progress_markdown(status),
+            loss_frame(status),
+            status["sample"] or "",
+            results_markdown(status["results"]),
+            per_file_rows(status["results"]),
+            status,
+        )
+
+    def attach(self, remembered: str | None) -> str:
+        """On page load: the job this browser last watched, else the newest job."""
+        try:
+            if remembered:
+                self.store.status(remembered)
+                return remembered
+        except TextgenError:
+            pass
+        return next((j["id"] for j in self.store.list_jobs() if j["kind"] == "train"), "")
+
+    def model_zip(self, job_id: str) -> str:
+        with shown_to_user():
+            return str(self.store.model_zip(job_id))
+
+    def trained_models(self):
+        choices = [
+            (f"{j['id']} (trained from {j['model']})", j["id"])
+            for j in self.store.list_jobs()
+            if j["state"] == "completed" and j["kind"] == "train"
+        ]
+        return gr.Dropdown(choices=choices), gr.Dropdown(choices=choices)
+
+    def _model_path(self, model: str) -> str:
+        model = (model or "").strip()
+        if not model:
+            raise gr.Error(f"model: choose a trained model or give one ({MODEL_HINT})")
+        try:
+            return str(self.store.run_dir(model) / "model")
+        except TextgenError:
+            return model  # not a job id: a Hub id, local folder or scratch:*
+
+    def generate(
+        self, model, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed
+    ):
+        """API: the generated text, streamed; decoded in a batch with the other
+        requests for the same model (textgen_core.serving)."""
+        cfg = generate_config(
+            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, self.cap
+        )
+        with shown_to_user():
+            pieces = self.server.stream(self._model_path(model), prompt or "", cfg)
+            text = ""
+            yield text
+            for piece in pieces:
+                text += piece
+                yield text
+
+    def publish(self, source, repo_id, private, token) -> str:
+        from textgen_core.hub.repo import push_model
+
+        if not (repo_id or "").strip():
+            return "**Error:** repo id: give one, like `your-name/my-model`"
+        try:
+            folder = self.store.run_dir(source) if source else None
+            if folder is None:
+                return "**Error:** model: choose a trained model"
+            url = push_model(folder, repo_id.strip(), private=bool(private), token=token or None)
+        except TextgenError as exc:
+            return f"**Error:** {exc}"
+        return f"Published: [{url}]({url})"

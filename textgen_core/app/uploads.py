@@ -1,0 +1,202 @@
+"""Uploaded files: size limits, storage under generated names, and a preview of
+what a training run would make of them.
+
+An uploaded file's name is only ever shown to people, never used as a path:
+each file is stored as `fileNNN<suffix>` inside a folder the caller owns. The
+suffix is kept (lower-cased, letters and digits only) because ingest decides
+the file type by it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from textgen_core.config import DataConfig
+from textgen_core.errors import TextgenError
+
+MB = 1024 * 1024
+SMALL_CORPUS_TOKENS = 50_000
+"""Below this many training tokens the preview warns that results will be rough."""
+
+
+@dataclass
+class UploadLimits:
+    max_file_bytes: int = 50 * MB
+    """Largest accepted single file."""
+    max_total_bytes: int = 200 * MB
+    """Largest accepted upload, all files together."""
+    max_files: int = 500
+    """Most files in one upload."""
+
+
+@dataclass
+class StoredFile:
+    name: str
+    """The name the person gave the file (shown, never used as a path)."""
+    stored: str
+    """The generated file name inside the uploads folder."""
+    size: int
+    """Bytes."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Preview:
+    rows: list[list] = field(default_factory=list)
+    """One row per file: name, accepted/skipped, reason or detail, tokens."""
+    summary: str = ""
+    """Tokens, chunks and split sizes, in a sentence."""
+    warning: str | None = None
+    """Why the corpus may train poorly, or why it cannot train at all."""
+
+
+def display_name(raw: str) -> str:
+    """The last path component of an uploaded name, without control characters."""
+    name = re.split(r"[\\/]", str(raw))[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+    return name[:200] or "unnamed"
+
+
+def safe_suffix(raw: str) -> str:
+    """`.txt` for `Notes.TXT`; letters and digits only, so it can't form a path."""
+    suffix = Path(display_name(raw)).suffix.lower()
+    cleaned = re.sub(r"[^a-z0-9]", "", suffix[1:])[:10]
+    return f".{cleaned}" if cleaned else ""
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:.1f} MB" if n >= MB / 10 else f"{n / 1024:.1f} kB"
+
+
+def check_limits(sources: list[Path], limits: UploadLimits) -> None:
+    """Refuse an upload that is empty, or too large per file or in total."""
+    if not sources:
+        raise TextgenError("files: no files uploaded; add one or more text files")
+    if len(sources) > limits.max_files:
+        raise TextgenError(f"files: {len(sources)} files, at most {limits.max_files} allowed")
+    total = 0
+    for source in sources:
+        size = source.stat().st_size
+        if size > limits.max_file_bytes:
+            raise TextgenError(
+                f"files: {display_name(source.name)} is {_size(size)}; "
+                f"the limit is {_size(limits.max_file_bytes)} per file"
+            )
+        total += size
+    if total > limits.max_total_bytes:
+        raise TextgenError(
+            f"files: {_size(total)} in all; the limit is {_size(limits.max_total_bytes)} per upload"
+        )
+
+
+def store_uploads(
+    sources: list[str | Path], folder: Path, limits: UploadLimits | None = None
+) -> list[StoredFile]:
+    """Copy uploaded files into `folder` under generated names."""
+    paths = [Path(s) for s in sources]
+    check_limits(paths, limits or UploadLimits())
+    folder.mkdir(parents=True, exist_ok=True)
+    stored, taken = [], set()
+    for index, source in enumerate(paths):
+        name = _unique(display_name(source.name), taken)
+        target = f"file{index:03d}{safe_suffix(source.name)}"
+        shutil.copyfile(source, folder / target)
+        stored.append(StoredFile(name, target, (folder / target).stat().st_size))
+    return stored
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name} ({n})", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def names_by_path(folder: Path, stored: list[StoredFile]) -> dict[str, str]:
+    """Ingest's path of each stored file -> the name people gave it."""
+    return {str(folder / f.stored): f.name for f in stored}
+
+
+def usable_or_raise(folder: Path, stored: list[StoredFile]) -> None:
+    """Refuse a set of files none of which ingest would accept, naming each reason."""
+    from textgen_core.data.ingest import load_corpus
+
+    corpus = load_corpus([folder])
+    if corpus.documents:
+        return
+    names = names_by_path(folder, stored)
+    reasons = "; ".join(f"{names.get(s.path, s.path)}: {s.reason}" for s in corpus.skipped)
+    raise TextgenError(f"files: no usable text ({reasons})")
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(model: str):
+    from textgen_core.model.loading import load_tokenizer
+
+    return load_tokenizer(model)
+
+
+def preview(
+    sources: list[str | Path], model: str, data: DataConfig, limits: UploadLimits | None = None
+) -> Preview:
+    """What training on `sources` with `model`'s tokenizer would see: accepted
+    and skipped files, tokens, chunks and split sizes. Raises TextgenError for
+    bad limits, settings or an unloadable tokenizer."""
+    data.validate()
+    with tempfile.TemporaryDirectory(prefix="textgen-preview-") as tmp:
+        folder = Path(tmp)
+        stored = store_uploads(sources, folder, limits)
+        return _preview_folder(folder, stored, model, data)
+
+
+def _preview_folder(folder: Path, stored: list[StoredFile], model: str, data: DataConfig):
+    from textgen_core.data.ingest import load_corpus
+    from textgen_core.data.prepare import split, tokenize
+
+    names = names_by_path(folder, stored)
+    corpus = load_corpus([folder])
+    rows = [[names[s.path], "skipped", s.reason, 0] for s in corpus.skipped]
+    if not corpus.documents:
+        return Preview(rows, "No usable text.", "Every file was skipped; see the reasons.")
+    tokenizer = _tokenizer(model)
+    tok = tokenize(corpus, tokenizer, quiet=True)
+    per_file = [0] * len(tok.files)
+    for ids, source in zip(tok.ids, tok.sources, strict=True):
+        per_file[source] += len(ids)
+    accepted = [[names[p], "accepted", "", n] for p, n in zip(tok.files, per_file, strict=True)]
+    rows = accepted + rows
+    total = sum(per_file)
+    try:
+        splits = split(tok, data, tokenizer.pad_token_id)
+    except TextgenError as exc:
+        return Preview(rows, f"{total} tokens.", f"Cannot train on this: {exc}")
+    return Preview(rows, _summary(total, splits, data), _warning(splits))
+
+
+def _summary(total: int, splits, data: DataConfig) -> str:
+    s = splits.summary()
+    chunks = s["train_chunks"] + s["validation_chunks"] + s["test_chunks"]
+    return (
+        f"{total} tokens -> {chunks} chunks of {data.chunk_size} tokens: "
+        f"train {s['train_chunks']}, validation {s['validation_chunks']}, "
+        f"test {s['test_chunks']} (split by {s['split_by'].replace('_', ' ')})."
+    )
+
+
+def _warning(splits) -> str | None:
+    train_tokens = splits.tokens("train")
+    if train_tokens < SMALL_CORPUS_TOKENS:
+        return (
+            f"Small corpus: {train_tokens} training tokens. The model will pick up the style "
+            "only roughly and can memorise; the test figures rest on little text. "
+            f"{SMALL_CORPUS_TOKENS}+ tokens (about 200 kB of text) give more reliable results."
+        )
+    return None

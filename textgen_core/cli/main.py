@@ -1,0 +1,333 @@
+"""`textgen` command line: argument parsing only; the work is in the library.
+
+torch and transformers are imported inside the commands so `--help` is instant.
+Exit status: 0 success, 2 bad input or usage, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from textgen_core.cli.data_flags import data_sources
+from textgen_core.cli.train_flags import add_train_flags, train_config, with_config_file
+from textgen_core.config import DataConfig, GenerateConfig
+from textgen_core.errors import TextgenError
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _quiet_libraries(quiet: bool) -> None:
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # weight loading/saving bars
+    datasets.logging.set_verbosity_error()
+    if quiet:
+        datasets.disable_progress_bars()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = with_config_file(train_config(args), args.config)
+    cfg.validate()  # before any heavy import, so a bad flag fails fast
+    sources = data_sources(args.paths, cfg.data)
+    _quiet_libraries(args.quiet)
+    from textgen_core.train.report import format_results
+    from textgen_core.train.run import train
+
+    if (args.hub_checkpoints or args.resume_from_hub) and not args.push_to_hub:
+        raise TextgenError("--hub-checkpoints/--resume-from-hub: need --push-to-hub REPO_ID")
+    results = train(
+        sources,
+        args.output,
+        cfg,
+        resume=args.resume,
+        force=args.force,
+        quiet=args.quiet,
+        warn=_warn,
+        hub=_hub_sync(args),
+    )
+    from textgen_core.train import distributed
+
+    if not distributed.is_main():  # under torchrun / accelerate launch, one report, one push
+        return 0
+    print(format_results(results))
+    print(f"model saved to {args.output}/model; report in {args.output}/results.json")
+    if args.push_to_hub:
+        from textgen_core.hub.repo import push_model
+
+        print(f"pushed to {push_model(Path(args.output), args.push_to_hub, token=args.token)}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from textgen_core.train import distributed
+
+    if distributed.world_size() > 1:
+        raise TextgenError(
+            "tune: runs its trials in one process; start it with plain `textgen tune`, "
+            "not under torchrun or accelerate launch"
+        )
+    cfg = train_config(args)
+    cfg.validate()
+    sources = data_sources(args.paths, cfg.data)
+    _quiet_libraries(args.quiet)
+    from textgen_core.tune.search import tune
+
+    summary = tune(
+        sources,
+        args.output,
+        cfg,
+        trials=args.trials,
+        timeout=args.timeout,
+        storage=args.storage,
+        study_name=args.study_name,
+        quiet=args.quiet,
+        warn=_warn,
+    )
+    best, default = summary["best"], summary["default"]
+    print(
+        f"best trial {summary['best_trial']}: {json.dumps(summary['best_params'])}\n"
+        f"test loss / perplexity: best {best['test_loss']:.4f} / {best['test_perplexity']:.2f}, "
+        f"default settings {default['test_loss']:.4f} / {default['test_perplexity']:.2f}\n"
+        f"best model in {best['model']}; settings in {args.output}/best_config.json "
+        f"(textgen train --config); report in {args.output}/tune_results.json"
+    )
+    return 0
+
+
+def _hub_sync(args: argparse.Namespace):
+    if not (args.hub_checkpoints or args.resume_from_hub):
+        return None
+    from textgen_core.hub.checkpoint_sync import HubSync
+
+    return HubSync(
+        args.push_to_hub, token=args.token, push=args.hub_checkpoints, pull=args.resume_from_hub
+    )
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from textgen_core.hub.repo import push_model
+
+    url = push_model(
+        Path(args.model_dir),
+        args.repo_id,
+        private=args.private,
+        token=args.token,
+        adapter_only=args.adapter_only,
+    )
+    print(url)
+    return 0
+
+
+def cmd_deploy_space(args: argparse.Namespace) -> int:
+    from textgen_core.hub.repo import deploy_space
+
+    root = Path(__file__).resolve().parent.parent
+    url = deploy_space(
+        args.space_id,
+        project_root=root,
+        hardware=args.hardware or None,
+        private=args.private,
+        token=args.token,
+    )
+    print(url)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    DataConfig(chunk_size=args.chunk_size).validate()
+    _quiet_libraries(True)
+    from textgen_core.data.ingest import load_corpus
+    from textgen_core.data.prepare import chunk_all, tokenize
+    from textgen_core.model.loading import load_for_inference
+    from textgen_core.train.evaluate import evaluate_loss
+
+    corpus = load_corpus(args.paths)
+    for skipped in corpus.skipped:
+        _warn(f"warning: skipped {skipped.path}: {skipped.reason}")
+    model, tokenizer = load_for_inference(args.model, revision=args.revision)
+    tok = tokenize(corpus, tokenizer)
+    result = evaluate_loss(
+        model,
+        chunk_all(tok, args.chunk_size, tokenizer.pad_token_id),
+        batch_size=args.batch_size,
+        files=tok.files,
+    )
+    print(json.dumps({**result.to_dict(), "per_file": result.per_file}))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    cfg = GenerateConfig(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+        num_return_sequences=args.num_return_sequences,
+        stop=args.stop or [],
+    )
+    cfg.validate()
+    _quiet_libraries(True)
+    from textgen_core.generate.sampling import generate, stream
+    from textgen_core.model.loading import load_for_inference
+
+    model, tokenizer = load_for_inference(args.model, revision=args.revision)
+    if cfg.num_return_sequences == 1:
+        print(args.prompt, end="", flush=True)
+        for piece in stream(model, tokenizer, args.prompt, cfg):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    for i, text in enumerate(generate(model, tokenizer, args.prompt, cfg), start=1):
+        print(f"=== {i} ===\n{args.prompt}{text}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _quiet_libraries(args.quiet)
+    from textgen_core.cli.demo import run_demo
+
+    run_demo(args.output, model=args.model, quiet=args.quiet, warn=_warn)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textgen",
+        description="Fine-tune a small language model on your own text, see how well it "
+        "learned, and generate text from it.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fine-tune a model on text files")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (read recursively)")
+    p.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    add_train_flags(p)
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the newest complete checkpoint in DIR"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="resume even if the settings changed, or from an older intact checkpoint "
+        "when the newest is damaged",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--push-to-hub", metavar="REPO_ID", help="push the trained model to this Hub repo"
+    )
+    p.add_argument(
+        "--hub-checkpoints",
+        action="store_true",
+        help="also push each checkpoint to REPO_ID as training goes",
+    )
+    p.add_argument(
+        "--resume-from-hub",
+        action="store_true",
+        help="resume from the newest checkpoint pushed to REPO_ID",
+    )
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="start from the settings in this JSON file (e.g. tune's best_config.json); "
+        "flags given on the command line override them",
+    )
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "tune",
+        help="search learning rate, batch size, warmup, weight decay, epochs (and LoRA "
+        "rank) for the lowest validation loss",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (read recursively)")
+    p.add_argument(
+        "--output", required=True, metavar="DIR", help="search folder; the same DIR resumes"
+    )
+    p.add_argument("--trials", type=int, required=True, help="trials to run in this call")
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument(
+        "--storage", metavar="URL", help="Optuna storage (default: sqlite:///DIR/study.db)"
+    )
+    p.add_argument("--study-name", help="default textgen-tune")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_train_flags(p)
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("eval", help="loss and perplexity of a model on text files (JSON)")
+    p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--revision", help="branch, tag or commit of a Hub model")
+    p.add_argument("--chunk-size", type=int, default=DataConfig().chunk_size)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.set_defaults(func=cmd_eval)
+
+    g = GenerateConfig()
+    p = sub.add_parser("generate", help="generate text from a prompt")
+    p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
+    p.add_argument("--revision", help="branch, tag or commit of a Hub model")
+    p.add_argument("--prompt", default="", help="text to continue (default: start fresh)")
+    p.add_argument("--max-new-tokens", type=int, default=g.max_new_tokens)
+    p.add_argument("--temperature", type=float, default=g.temperature, help="0 = greedy decoding")
+    p.add_argument("--top-k", type=int, default=g.top_k)
+    p.add_argument("--top-p", type=float, default=g.top_p)
+    p.add_argument("--repetition-penalty", type=float, default=g.repetition_penalty)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--num-return-sequences", type=int, default=g.num_return_sequences)
+    p.add_argument("--stop", action="append", metavar="TEXT", help="stop at this text (repeatable)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("push", help="push a trained model (and its card) to the Hugging Face Hub")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="a train --output folder or its model/")
+    p.add_argument("repo_id", metavar="REPO_ID")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--adapter-only", action="store_true", help="push only the LoRA adapter")
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("deploy-space", help="create a Hugging Face Space running the web app")
+    p.add_argument("space_id", metavar="USER/SPACE")
+    p.add_argument("--hardware", default="t4-small", help="Space hardware ('' = free CPU)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.set_defaults(func=cmd_deploy_space)
+
+    p = sub.add_parser("demo", help="train and generate on the bundled Shakespeare corpus")
+    p.add_argument("--output", default="runs/demo", metavar="DIR")
+    p.add_argument(
+        "--model",
+        default="distilgpt2",
+        help="falls back to scratch:tiny when it can't be loaded offline",
+    )
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TextgenError as exc:
+        _warn(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt as exc:
+        _warn(
+            f"interrupted{f' ({exc})' if str(exc) else ''}; "
+            "a training run continues from its last checkpoint with --resume"
+        )
+        return 130
+    except Exception as exc:  # anything else is a bug or an environment failure
+        _warn(f"error: {type(exc).__name__}: {exc}")
+        if os.environ.get("TEXTGEN_DEBUG"):
+            raise
+        return 1

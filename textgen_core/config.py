@@ -25,17 +25,17 @@ class DataConfig:
     """Share of the non-test data held out for validation."""
     test_fraction: float = 0.1
     """Share of all data held out first for the final test."""
-    seed: int = 42
-    """Seed of the split."""
-    dataset: str | None = None
-    """A `datasets` dataset to train on as well (Hub name, local data folder, or a
-    folder written by save_to_disk); each row of `text_column` is one document."""
-    dataset_config: str | None = None
-    """Configuration (subset) of `dataset`."""
+    seed: int = field(default=42, metadata={"cli": False})
+    """Seed of the split (the run's --seed)."""
+    dataset: str | None = field(default=None, metadata={"metavar": "NAME"})
+    """Also train on this datasets dataset: a Hub name, a local folder of
+    parquet/json/csv files, or a folder written by save_to_disk; one document per row."""
+    dataset_config: str | None = field(default=None, metadata={"metavar": "C"})
+    """Its configuration (subset), if any."""
     dataset_split: str = "train"
-    """Split of `dataset` to read."""
+    """Its split."""
     text_column: str = "text"
-    """Column of `dataset` holding the text."""
+    """Its text column."""
 
     def validate(self) -> None:
         if self.dataset is not None:
@@ -70,9 +70,16 @@ class LoraConfig:
     dropout: float = 0.05
     """Dropout on the LoRA branch."""
     targets: list[str] | None = None
-    """Module names that get adapters; None = GPT-2's c_attn, c_proj, c_fc on the
-    GPT-2 family, PEFT's defaults for the model type otherwise."""
-    merge: bool = True
+    """Comma-separated module names that get adapters (default: c_attn,c_proj,c_fc
+    on GPT-2, PEFT's defaults for the model type otherwise)."""
+    merge: bool = field(
+        default=True,
+        metadata={
+            "flag": "--no-merge",
+            "invert": True,
+            "help": "with --lora, save only the adapter (model/adapter), not a merged model",
+        },
+    )
     """Also save the adapter merged into a full model (loads with plain transformers)."""
 
     def validate(self) -> None:
@@ -90,7 +97,8 @@ class TrainConfig:
     epochs: float = 3
     """Passes over the training chunks."""
     batch_size: int = 8
-    """Chunks per optimizer step (per device, before accumulation)."""
+    """Chunks per micro-batch in each process; under torchrun / accelerate launch the
+    effective batch is this x processes x accumulation steps."""
     gradient_accumulation_steps: int = 1
     """Micro-batches summed into one optimizer step."""
     lr: float = 5e-5
@@ -104,20 +112,22 @@ class TrainConfig:
     max_steps: int | None = None
     """Stop after this many optimizer steps (overrides epochs)."""
     eval_steps: int | None = None
-    """Also evaluate every N steps (always once per epoch when unset)."""
-    early_stopping_patience: int | None = 3
-    """Stop after this many evaluations without a better validation loss."""
+    """Evaluate and checkpoint every N steps (default: every epoch)."""
+    early_stopping_patience: int | None = field(default=3, metadata={"zero_is_none": True})
+    """Evaluations without a better validation loss before stopping; 0 = never."""
     save_total_limit: int = 2
     """Complete checkpoints kept besides the best one."""
     seed: int = 42
     """Seed of initialisation, data order and dropout."""
-    lora: LoraConfig | None = None
-    """Train a LoRA adapter instead of all weights."""
+    lora: LoraConfig | None = field(default=None, metadata={"switch": True})
+    """Train a LoRA adapter (PEFT) instead of all weights: far fewer trained
+    parameters and less optimizer memory, usually a higher loss than full fine-tuning."""
     freeze_embeddings: bool = False
-    """Keep the token and position embeddings fixed. GPT-2 ties its output
-    layer to the token embeddings, so that layer stays fixed too: about half
-    the trainable weights and less memory, but less room to adapt."""
-    data: DataConfig = field(default_factory=DataConfig)
+    """Keep the token and position embeddings fixed. GPT-2 ties its output layer to
+    the token embeddings, so the output layer stays fixed too: about half the
+    trainable weights and ~0.5 GB less memory for distilgpt2, at most a few percent
+    faster, but the model adapts less (slightly higher validation loss; BENCHMARKS.md)."""
+    data: DataConfig = field(default_factory=DataConfig, metadata={"flatten": True})
     """How files become chunks and splits."""
 
     def validate(self) -> None:

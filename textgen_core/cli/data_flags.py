@@ -1,48 +1,11 @@
-"""The data flags of `textgen train` and `textgen tune`: where the text comes
-from (PATHs and/or a `datasets` dataset) and how it is cut and split."""
+"""Where `textgen train` and `textgen tune` read text from: the PATHs and/or a
+`datasets` dataset (the data flags themselves are derived from DataConfig)."""
 
 from __future__ import annotations
-
-import argparse
 
 from textgen_core.config import DataConfig
 from textgen_core.data import hub_datasets
 from textgen_core.errors import TextgenError
-
-
-def add_data_flags(p: argparse.ArgumentParser) -> None:
-    d = DataConfig()
-    p.add_argument("--chunk-size", type=int, default=d.chunk_size, help="default %(default)s")
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="default %(default)s")
-    p.add_argument(
-        "--test-fraction", type=float, default=d.test_fraction, help="default %(default)s"
-    )
-    p.add_argument(
-        "--dataset",
-        metavar="NAME",
-        help="also train on this datasets dataset: a Hub name, a local folder of "
-        "parquet/json/csv files, or a folder written by save_to_disk; one document per row",
-    )
-    p.add_argument("--dataset-config", metavar="C", help="its configuration (subset), if any")
-    p.add_argument(
-        "--dataset-split", default=d.dataset_split, help="its split (default %(default)s)"
-    )
-    p.add_argument(
-        "--text-column", default=d.text_column, help="its text column (default %(default)s)"
-    )
-
-
-def data_config(args: argparse.Namespace) -> DataConfig:
-    return DataConfig(
-        chunk_size=args.chunk_size,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
-        dataset=args.dataset,
-        dataset_config=args.dataset_config,
-        dataset_split=args.dataset_split,
-        text_column=args.text_column,
-    )
 
 
 def data_sources(paths: list[str], data: DataConfig) -> list:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from textgen_core.cli.data_flags import data_sources
-from textgen_core.cli.train_flags import add_train_flags, train_config, with_config_file
+from textgen_core.cli.train_flags import add_train_flags, train_config
 from textgen_core.config import DataConfig, GenerateConfig
 from textgen_core.errors import TextgenError
 
@@ -34,7 +34,7 @@ def _quiet_libraries(quiet: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    cfg = with_config_file(train_config(args), args.config)
+    cfg = train_config(args, args.config)
     cfg.validate()  # before any heavy import, so a bad flag fails fast
     sources = data_sources(args.paths, cfg.data)
     _quiet_libraries(args.quiet)

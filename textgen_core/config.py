@@ -6,8 +6,11 @@ work, naming the flag and the reason.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
+from functools import cache
 
 from textgen_core.errors import TextgenError
 
@@ -15,6 +18,25 @@ from textgen_core.errors import TextgenError
 def _require(ok: bool, flag: str, reason: str) -> None:
     if not ok:
         raise TextgenError(f"{flag}: {reason}")
+
+
+@cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (the attribute-docstring
+    convention that litgpt and Sphinx read), as one line each."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
 
 
 @dataclass

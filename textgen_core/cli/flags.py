@@ -19,31 +19,11 @@ default value.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
 import types
 import typing
-from functools import cache
 
-
-@cache
-def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass (the attribute-docstring
-    convention that litgpt and Sphinx read), as one line each."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
-    docs = {}
-    for node, after in zip(body, body[1:], strict=False):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(after.value.value.split())
-    return docs
+from textgen_core.config import field_docs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,11 +7,21 @@ import re
 
 import gradio as gr
 
-from textgen_core.config import DataConfig, GenerateConfig, LoraConfig, TrainConfig
+from textgen_core.config import DataConfig, GenerateConfig, LoraConfig, TrainConfig, field_docs
 from textgen_core.errors import TextgenError
 
 MODEL_HINT = "distilgpt2, scratch:tiny, scratch:distilgpt2, a Hub id, or a local model folder"
 _FLAG_FIELDS = {"lr": "learning_rate"}
+
+
+def setting(settings, name: str, label: str, **kwargs) -> gr.Number:
+    """A number box for one field of a settings dataclass: its value is the
+    dataclass default and its hint the field's docstring, as for the CLI flag."""
+    kind = settings if isinstance(settings, type) else type(settings)
+    default = getattr(settings if not isinstance(settings, type) else settings(), name)
+    if isinstance(default, int) and "precision" not in kwargs:
+        kwargs["precision"] = 0
+    return gr.Number(value=default, label=label, info=field_docs(kind).get(name), **kwargs)
 
 
 def user_error(exc: TextgenError) -> gr.Error:
@@ -48,7 +58,19 @@ def whole(name: str, value) -> int:
     return int(parsed)
 
 
-def train_config(model, epochs, batch_size, lr, chunk_size, use_lora, warmup=0.1, seed=42):
+_TRAIN = TrainConfig()
+
+
+def train_config(
+    model,
+    epochs,
+    batch_size,
+    lr,
+    chunk_size,
+    use_lora,
+    warmup=_TRAIN.warmup_ratio,
+    seed=_TRAIN.seed,
+):
     """The TrainConfig of the form's (or the API's) values."""
     if not (model or "").strip():
         raise gr.Error(f"model: give a base model ({MODEL_HINT})", print_exception=False)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import gradio as gr
 
 from textgen_core.app.jobs import JobStore
-from textgen_core.app.ui.forms import MODEL_HINT
+from textgen_core.app.ui.forms import MODEL_HINT, setting
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
 from textgen_core.app.uploads import MB, UploadLimits
+from textgen_core.config import GenerateConfig, TrainConfig
 from textgen_core.generate.serving import Server
 from textgen_core.model.cache import ModelCache
+
+TRAIN, GENERATE = TrainConfig(), GenerateConfig()
 
 
 def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
@@ -24,15 +27,15 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     )
     summary = gr.Markdown("Upload text files to see what training would use.")
     with gr.Row():
-        model = gr.Textbox(value="distilgpt2", label="Base model", info=MODEL_HINT, scale=2)
-        epochs = gr.Number(value=3, label="Epochs")
-        batch = gr.Number(value=8, label="Batch size", precision=0)
-        lr = gr.Number(value=5e-5, label="Learning rate")
+        model = gr.Textbox(value=TRAIN.model, label="Base model", info=MODEL_HINT, scale=2)
+        epochs = setting(TRAIN, "epochs", "Epochs", precision=None)
+        batch = setting(TRAIN, "batch_size", "Batch size")
+        lr = setting(TRAIN, "lr", "Learning rate")
     with gr.Row():
-        warmup = gr.Number(value=0.1, label="Warmup (share of steps)")
-        chunk = gr.Number(value=200, label="Chunk size (tokens)", precision=0)
-        seed = gr.Number(value=42, label="Seed", precision=0)
-        lora = gr.Checkbox(value=False, label="LoRA (train a small adapter)")
+        warmup = setting(TRAIN, "warmup_ratio", "Warmup (share of steps)")
+        chunk = setting(TRAIN.data, "chunk_size", "Chunk size (tokens)")
+        seed = setting(TRAIN, "seed", "Seed")
+        lora = gr.Checkbox(value=TRAIN.lora is not None, label="LoRA (train a small adapter)")
     with gr.Row():
         start = gr.Button("Start training", variant="primary")
         cancel = gr.Button("Cancel", variant="stop")
@@ -83,11 +86,11 @@ def _generate_tab(h: Handlers, cap: int, concurrency: int):
         refresh = gr.Button("Refresh list", scale=1)
     prompt = gr.Textbox(label="Prompt", lines=3)
     with gr.Row():
-        max_new = gr.Number(value=100, label=f"Max new tokens (1-{cap})", precision=0)
-        temperature = gr.Number(value=0.8, label="Temperature (0 = greedy)")
-        top_k = gr.Number(value=50, label="Top-k (0 = off)", precision=0)
-        top_p = gr.Number(value=0.95, label="Top-p")
-        penalty = gr.Number(value=1.1, label="Repetition penalty")
+        max_new = setting(GENERATE, "max_new_tokens", f"Max new tokens (1-{cap})")
+        temperature = setting(GENERATE, "temperature", "Temperature (0 = greedy)")
+        top_k = setting(GENERATE, "top_k", "Top-k (0 = off)")
+        top_p = setting(GENERATE, "top_p", "Top-p")
+        penalty = setting(GENERATE, "repetition_penalty", "Repetition penalty")
         seed = gr.Number(value=-1, label="Seed (-1 = random)", precision=0)
     button = gr.Button("Generate", variant="primary")
     output = gr.Textbox(label="Generated text", lines=10)

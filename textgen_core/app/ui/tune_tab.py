@@ -8,8 +8,16 @@ import shutil
 import gradio as gr
 
 from textgen_core.app.jobs import JobStore
-from textgen_core.app.ui.forms import MODEL_HINT, number, shown_to_user, train_config, whole
+from textgen_core.app.ui.forms import (
+    MODEL_HINT,
+    number,
+    setting,
+    shown_to_user,
+    train_config,
+    whole,
+)
 from textgen_core.app.uploads import UploadLimits
+from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError
 
 TRIAL_COLUMNS = ["trial", "state", "validation loss", "settings", "failure"]
@@ -101,12 +109,12 @@ def tune_tab(store: JobStore, limits: UploadLimits, max_file_mb: float) -> None:
         type="filepath",
     )
     with gr.Row():
-        model = gr.Textbox(value="distilgpt2", label="Base model", info=MODEL_HINT, scale=2)
+        model = gr.Textbox(value=TrainConfig.model, label="Base model", info=MODEL_HINT, scale=2)
         trials = gr.Number(value=10, label="Trials", precision=0)
         timeout = gr.Number(value=0, label="Timeout (seconds, 0 = none)")
     with gr.Row():
-        epochs = gr.Number(value=3, label="Most epochs per trial")
-        chunk = gr.Number(value=200, label="Chunk size (tokens)", precision=0)
+        epochs = setting(TrainConfig, "epochs", "Most epochs per trial", precision=None)
+        chunk = setting(DataConfig, "chunk_size", "Chunk size (tokens)")
         lora = gr.Checkbox(value=False, label="LoRA (search adapter rank too)")
     with gr.Row():
         start = gr.Button("Start search", variant="primary")

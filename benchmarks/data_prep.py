@@ -78,7 +78,7 @@ def run_worker(folder: str) -> None:
 
     tokenizer = load_tokenizer("scratch:distilgpt2")
     start = time.perf_counter()
-    corpus, splits = prepare([folder], tokenizer, DataConfig(), quiet=True)
+    corpus, splits = prepare([folder], tokenizer, DataConfig())
     seconds = time.perf_counter() - start
     peak = _peak_rss_mb()  # before the digest
     digest = hashlib.sha256()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -87,3 +88,19 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory):
     for i in range(12):
         (folder / f"part{i:02d}.txt").write_text(text[i * size : (i + 1) * size])
     return folder
+
+
+@pytest.fixture
+def messages():
+    """The messages textgen logged for the user during the test, in order."""
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    logger = logging.getLogger("textgen_core")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)

@@ -33,7 +33,7 @@ def test_long_documents_cut_into_pieces_give_the_whole_documents_tokens(tokenize
     play = shakespeare()
     words = " ".join(play.split())  # one long line: only spaces to cut at
     corpus = Corpus([Document("play", play), Document("line", words), Document("x", "end")])
-    tok = tokenize(corpus, tokenizer, quiet=True, batch_chars=batch_chars)
+    tok = tokenize(corpus, tokenizer, batch_chars=batch_chars)
     eos = tokenizer.eos_token_id
     for ids, doc in zip(tok.ids, corpus.documents, strict=True):
         assert ids.tolist() == tokenizer(doc.text)["input_ids"] + [eos]
@@ -76,7 +76,7 @@ def test_a_single_200_mb_line_is_prepared_in_bounded_memory(tmp_path):
         from textgen_core.model.loading import load_tokenizer
         tokenizer = load_tokenizer("scratch:tiny")
         corpus, splits = prepare([{str(path)!r}], tokenizer, DataConfig(),
-                                 quiet=True, cache=DataCache({str(tmp_path / "cache")!r}))
+                                 cache=DataCache({str(tmp_path / "cache")!r}))
         print(json.dumps({{**splits.summary(), "documents": len(corpus.documents),
             "unit_tokens": len(tokenizer({unit!r})["input_ids"]),
             "peak_mb": peak_mb()}}))

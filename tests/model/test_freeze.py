@@ -38,7 +38,7 @@ def test_short_run_with_frozen_embeddings_changes_only_the_rest_and_loss_falls(
         freeze_embeddings=True,
         data=DataConfig(chunk_size=64),
     )
-    results = train([corpus_dir], tmp_path / "out", cfg, quiet=True)
+    results = train([corpus_dir], tmp_path / "out", cfg)
     tokenizer = load_tokenizer(str(tiny_model))
     before = load_model(str(tiny_model), tokenizer).state_dict()
     after = load_file(tmp_path / "out" / "model" / "model.safetensors")

@@ -41,22 +41,20 @@ def garble(path):
     ],
 )
 def test_damaged_checkpoint_is_refused_naming_the_file_unless_told_to_fall_back(
-    tmp_path, spoil, file, reason
+    tmp_path, spoil, file, reason, messages
 ):
     older, newest = make(tmp_path, 10), make(tmp_path, 20)
     spoil(newest / file)
     with pytest.raises(TextgenError, match=rf"{newest / file}: .*{reason}.*--force"):
-        checkpoints.resume_point(tmp_path, fall_back=False, warn=print)
-    warnings = []
-    assert checkpoints.resume_point(tmp_path, fall_back=True, warn=warnings.append) == older
-    assert str(newest) in warnings[0] and "damaged" in warnings[0]
+        checkpoints.resume_point(tmp_path, fall_back=False)
+    assert checkpoints.resume_point(tmp_path, fall_back=True) == older
+    assert str(newest) in messages[0] and "damaged" in messages[0]
 
 
-def test_unfinished_save_is_named_and_passed_over(tmp_path):
+def test_unfinished_save_is_named_and_passed_over(tmp_path, messages):
     done, unfinished = make(tmp_path, 10), make(tmp_path, 20, marked=False)
-    warnings = []
-    assert checkpoints.resume_point(tmp_path, fall_back=False, warn=warnings.append) == done
-    assert warnings == [
+    assert checkpoints.resume_point(tmp_path, fall_back=False) == done
+    assert messages == [
         f"warning: {unfinished} is incomplete (interrupted while saving); ignoring it"
     ]
 

@@ -86,7 +86,7 @@ def runs(tmp_path_factory, uneven_corpus, model_without_dropout):
         early_stopping_patience=None,
         data=DataConfig(chunk_size=64),
     )
-    train([uneven_corpus], one, cfg, quiet=True)  # in process: one interpreter start less
+    train([uneven_corpus], one, cfg)  # in process: one interpreter start less
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cmd = torchrun + _train_cmd(uneven_corpus, model_without_dropout, two, 4)
     _run(cmd, cwd, env={**os.environ, "TEXTGEN_FAULT": "after_marker:6"}, ok=False)
@@ -153,7 +153,7 @@ def test_resume_with_another_number_of_processes_is_refused(runs, uneven_corpus)
     cfg = TrainConfig.from_dict(settings)
     assert cfg.data == DataConfig(chunk_size=64)
     with pytest.raises(TextgenError, match=r"processes: 2 -> 1.*--force"):
-        train([uneven_corpus], two, cfg, resume=True, quiet=True)
+        train([uneven_corpus], two, cfg, resume=True)
 
 
 def test_tune_refuses_to_run_under_a_launcher(monkeypatch, uneven_corpus, tmp_path, capsys):

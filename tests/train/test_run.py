@@ -50,7 +50,7 @@ def config(model, **overrides) -> TrainConfig:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_model, corpus_dir):
     out = tmp_path_factory.mktemp("run") / "out"
-    results = train([corpus_dir], out, config(tiny_model, eval_steps=10), quiet=True)
+    results = train([corpus_dir], out, config(tiny_model, eval_steps=10))
     return out, results
 
 
@@ -107,7 +107,7 @@ def test_model_folder_loads_with_plain_transformers(run):
 def test_existing_run_is_never_overwritten_without_resume(run, corpus_dir, tiny_model):
     out, _ = run
     with pytest.raises(TextgenError, match="already holds a training run"):
-        train([corpus_dir], out, config(tiny_model, eval_steps=10), quiet=True)
+        train([corpus_dir], out, config(tiny_model, eval_steps=10))
 
 
 def test_resume_refuses_changed_settings_and_names_them(run, corpus_dir, tiny_model):
@@ -118,7 +118,6 @@ def test_resume_refuses_changed_settings_and_names_them(run, corpus_dir, tiny_mo
             out,
             config(tiny_model, eval_steps=10, batch_size=4),
             resume=True,
-            quiet=True,
         )
 
 
@@ -129,7 +128,7 @@ def test_resume_refuses_changed_training_files(run, corpus_dir, tiny_model, tmp_
     first = sorted(p for p in changed.rglob("*") if p.is_file())[0]
     first.write_text(first.read_text() + "\nOne line more.\n")
     with pytest.raises(TextgenError, match=r"the training files changed"):
-        train([changed], out, config(tiny_model, eval_steps=10), resume=True, quiet=True)
+        train([changed], out, config(tiny_model, eval_steps=10), resume=True)
 
 
 def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_dir, tiny_model):

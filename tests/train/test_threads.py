@@ -18,23 +18,22 @@ def checkpoint(root, **facts):
     return folder
 
 
-def test_resume_takes_the_recorded_thread_count_and_says_so(tmp_path):
+def test_resume_takes_the_recorded_thread_count_and_says_so(tmp_path, messages):
     before = torch.get_num_threads()
     wanted = 1 if before > 1 else 2
-    notes = []
     try:
-        cpu_threads.use_recorded(checkpoint(tmp_path, torch_threads=wanted), notes.append)
+        cpu_threads.use_recorded(checkpoint(tmp_path, torch_threads=wanted))
         assert torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
-    assert notes == [
+    assert messages == [
         f"note: computing with {wanted} CPU threads, as the run did before checkpoint-5, "
         f"instead of {before}, so that the resumed run is exact"
     ]
 
 
-def test_checkpoints_without_a_recorded_count_change_nothing(tmp_path):
-    before, notes = torch.get_num_threads(), []
-    cpu_threads.use_recorded(checkpoint(tmp_path), notes.append)
-    cpu_threads.use_recorded(None, notes.append)
-    assert torch.get_num_threads() == before and notes == []
+def test_checkpoints_without_a_recorded_count_change_nothing(tmp_path, messages):
+    before = torch.get_num_threads()
+    cpu_threads.use_recorded(checkpoint(tmp_path))
+    cpu_threads.use_recorded(None)
+    assert torch.get_num_threads() == before and messages == []

@@ -137,7 +137,7 @@ def test_failed_trial_is_recorded_with_its_reason_and_search_goes_on(
     base = TrainConfig(
         model=str(tiny_model), epochs=1, max_steps=2, batch_size=2, data=DataConfig(chunk_size=64)
     )
-    summary = tune_module.tune([corpus_dir], tmp_path, base, trials=3, quiet=True)
+    summary = tune_module.tune([corpus_dir], tmp_path, base, trials=3)
     states = {t.number: (t.state, t.user_attrs.get("failure")) for t in load(tmp_path).trials}
     assert states[1] == (
         optuna.trial.TrialState.FAIL,
@@ -161,7 +161,7 @@ def test_pruned_trial_stops_training_early_and_is_marked_pruned(
     base = TrainConfig(
         model=str(tiny_model), epochs=1, max_steps=4, eval_steps=1, data=DataConfig(chunk_size=64)
     )
-    summary = tune_module.tune([corpus_dir], tmp_path, base, trials=2, quiet=True)
+    summary = tune_module.tune([corpus_dir], tmp_path, base, trials=2)
     pruned = load(tmp_path).trials[1]
     assert pruned.state == optuna.trial.TrialState.PRUNED
     assert len(pruned.intermediate_values) == 1  # reported once, then stopped

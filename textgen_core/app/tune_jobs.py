@@ -77,7 +77,7 @@ def progress(run: Path, tune: dict, state: str) -> dict:
     }
 
 
-def run_tune(folder: Path, job: dict, warn=print) -> None:
+def run_tune(folder: Path, job: dict) -> None:
     """The worker's search: the job's uploads, settings and trial budget; a
     resumed job runs only the trials still missing."""
     from textgen_core.tune.search import tune
@@ -91,6 +91,4 @@ def run_tune(folder: Path, job: dict, warn=print) -> None:
         cfg,
         trials=max(1, job["tune"]["trials"] - done),
         timeout=job["tune"].get("timeout"),
-        quiet=True,
-        warn=warn,
     )

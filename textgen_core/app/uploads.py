@@ -167,7 +167,7 @@ def _preview_folder(folder: Path, stored: list[StoredFile], model: str, data: Da
     if not corpus.documents:
         return Preview(rows, "No usable text.", "Every file was skipped; see the reasons.")
     tokenizer = _tokenizer(model)
-    tok = tokenize(corpus, tokenizer, quiet=True)
+    tok = tokenize(corpus, tokenizer)
     per_file = [0] * len(tok.files)
     for ids, source in zip(tok.ids, tok.sources, strict=True):
         per_file[source] += len(ids)

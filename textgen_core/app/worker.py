@@ -9,12 +9,15 @@ marking the job interrupted, when the app that started it dies.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
 
+from textgen_core import log
 from textgen_core.app.jobs import write_state
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
@@ -102,7 +105,7 @@ def run_job(folder: Path) -> int:
         if job.get("kind") == "tune":
             from textgen_core.app.tune_jobs import run_tune
 
-            run_tune(folder, job, warn=lambda message: print(message, flush=True))
+            run_tune(folder, job)
         else:
             _train(folder, TrainConfig.from_dict(job["config"]))
     except TextgenError as exc:
@@ -127,9 +130,7 @@ def _train(folder: Path, cfg: TrainConfig) -> None:
         run,
         cfg,
         resume=(run / "textgen_run.json").exists(),
-        quiet=True,
         callbacks=[_progress_callback(folder / "progress.json", cfg.model)],
-        warn=lambda message: print(message, flush=True),
     )
 
 
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     transformers.logging.set_verbosity_error()
     datasets.disable_progress_bars()
+    log.configure(logging.WARNING, sys.stdout)  # warnings into the job's log; no progress bars
     return run_job(args.folder)
 
 

@@ -3,6 +3,7 @@ and generate a sample. Works offline by falling back to `scratch:tiny`."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 from pathlib import Path
@@ -23,6 +24,9 @@ PLAYS = [
     "histories/richard-ii",
 ]
 PROMPT = "**HAMLET**  \n"
+
+
+logger = logging.getLogger(__name__)
 
 
 def corpus_files() -> list[Path]:
@@ -60,20 +64,22 @@ def demo_config(model: str) -> TrainConfig:
     return TrainConfig(model=model, max_steps=40, eval_steps=20, data=DataConfig())
 
 
-def run_demo(output: str, *, model: str = "distilgpt2", quiet: bool = False, warn=print) -> dict:
+def run_demo(output: str, *, model: str = "distilgpt2") -> dict:
     from textgen_core.generate.sampling import generate
     from textgen_core.model.loading import load_for_inference
     from textgen_core.train.report import RunPaths, format_results
     from textgen_core.train.run import train
 
     if not model.startswith("scratch:") and not hub_model_available(model):
-        warn(f"{model} can't be loaded (no network and not cached); using scratch:tiny instead")
+        logger.warning(
+            f"{model} can't be loaded (no network and not cached); using scratch:tiny instead"
+        )
         model = "scratch:tiny"
     out = RunPaths(output)
     if out.record.exists():
-        warn(f"replacing the previous demo run in {output}")
+        logger.warning(f"replacing the previous demo run in {output}")
         shutil.rmtree(out.root)
-    results = train(corpus_files(), output, demo_config(model), quiet=quiet, warn=warn)
+    results = train(corpus_files(), output, demo_config(model))
     print(format_results(results))
     trained, tokenizer = load_for_inference(str(out.model))
     sample = generate(trained, tokenizer, PROMPT, GenerateConfig(max_new_tokens=80, seed=0))[0]

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
+from textgen_core import log
 from textgen_core.cli.data_flags import data_sources
 from textgen_core.cli.train_flags import add_train_flags, train_config
 from textgen_core.config import DataConfig, GenerateConfig
 from textgen_core.errors import TextgenError
+
+logger = logging.getLogger(__name__)
 
 
 def _warn(message: str) -> None:
@@ -49,8 +53,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg,
         resume=args.resume,
         force=args.force,
-        quiet=args.quiet,
-        warn=_warn,
         hub=_hub_sync(args),
     )
     from textgen_core.train import distributed
@@ -88,8 +90,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         storage=args.storage,
         study_name=args.study_name,
-        quiet=args.quiet,
-        warn=_warn,
     )
     best, default = summary["best"], summary["default"]
     print(
@@ -151,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     corpus = load_corpus(args.paths)
     for skipped in corpus.skipped:
-        _warn(f"warning: skipped {skipped.path}: {skipped.reason}")
+        logger.warning(f"warning: skipped {skipped.path}: {skipped.reason}")
     model, tokenizer = load_for_inference(args.model, revision=args.revision)
     tok = tokenize(corpus, tokenizer)
     result = evaluate_loss(
@@ -196,7 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _quiet_libraries(args.quiet)
     from textgen_core.cli.demo import run_demo
 
-    run_demo(args.output, model=args.model, quiet=args.quiet, warn=_warn)
+    run_demo(args.output, model=args.model)
     return 0
 
 
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume even if the settings changed, or from an older intact checkpoint "
         "when the newest is damaged",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_verbosity(p)
     p.add_argument(
         "--push-to-hub", metavar="REPO_ID", help="push the trained model to this Hub repo"
     )
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage", metavar="URL", help="Optuna storage (default: sqlite:///DIR/study.db)"
     )
     p.add_argument("--study-name", help="default textgen-tune")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_verbosity(p)
     add_train_flags(p)
     p.set_defaults(func=cmd_tune)
 
@@ -308,13 +308,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="distilgpt2",
         help="falls back to scratch:tiny when it can't be loaded offline",
     )
-    p.add_argument("--quiet", action="store_true")
+    _add_verbosity(p)
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+def _add_verbosity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="warnings only, no progress bars")
+    p.add_argument("--verbose", action="store_true", help="also debugging messages")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.quiet = getattr(args, "quiet", False)
+    verbose = getattr(args, "verbose", False)
+    log.configure(logging.DEBUG if verbose else logging.WARNING if args.quiet else logging.INFO)
     try:
         return args.func(args)
     except TextgenError as exc:

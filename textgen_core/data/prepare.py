@@ -213,9 +213,7 @@ def _check_dataset_loaded(corpus: Corpus, cfg: DataConfig) -> None:
         )
 
 
-def make_splits(
-    corpus: Corpus, tokenizer, cfg: DataConfig, *, quiet: bool = False, cache="default"
-) -> Splits:
+def make_splits(corpus: Corpus, tokenizer, cfg: DataConfig, *, cache="default") -> Splits:
     """Documents -> splits. Prepared splits are kept in the data cache
     (`data_cache.DataCache.default()` unless `cache` is given; None: no
     cache) and reused while the texts, tokenizer and settings are the same."""
@@ -226,19 +224,17 @@ def make_splits(
     corpus.require_text()
     cache = DataCache.default() if cache == "default" else cache
     if cache is None:
-        return split(tokenize(corpus, tokenizer, quiet=quiet), cfg, tokenizer.pad_token_id)
+        return split(tokenize(corpus, tokenizer), cfg, tokenizer.pad_token_id)
     key = cache.key(corpus, tokenizer, cfg)
     hit = cache.load(key)
     if hit is not None:
         return hit
-    tok = tokenize(corpus, tokenizer, quiet=quiet)
+    tok = tokenize(corpus, tokenizer)
     return cache.store(key, lambda folder: split(tok, cfg, tokenizer.pad_token_id, folder))
 
 
-def prepare(
-    paths: list, tokenizer, cfg: DataConfig, *, quiet: bool = False, cache="default"
-) -> tuple[Corpus, Splits]:
+def prepare(paths: list, tokenizer, cfg: DataConfig, *, cache="default") -> tuple[Corpus, Splits]:
     """Files -> splits, the whole data pipeline in one call."""
     cfg.validate()
     corpus = load_corpus(paths)
-    return corpus, make_splits(corpus, tokenizer, cfg, quiet=quiet, cache=cache)
+    return corpus, make_splits(corpus, tokenizer, cfg, cache=cache)

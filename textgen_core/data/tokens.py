@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textgen_core import log
 from textgen_core.errors import TextgenError
 
 BATCH_CHARS = 1 << 22
@@ -140,9 +141,7 @@ def _noting_sources(documents, index: dict[str, int], sources: list[int]):
         yield doc
 
 
-def tokenize(
-    corpus, tokenizer, *, quiet: bool = False, batch_chars: int = BATCH_CHARS
-) -> Tokenized:
+def tokenize(corpus, tokenizer, *, batch_chars: int = BATCH_CHARS) -> Tokenized:
     """Tokenize every document of `corpus` and append EOS to each."""
     from tqdm.auto import tqdm
 
@@ -156,7 +155,9 @@ def tokenize(
     lengths: list[int] = []  # tokens of each document so far
     sources: list[int] = []
     documents = _noting_sources(corpus.documents, {p: i for i, p in enumerate(files)}, sources)
-    with tqdm(total=len(corpus.documents), desc="Tokenizing", disable=quiet, leave=False) as bar:
+    with tqdm(
+        total=len(corpus.documents), desc="Tokenizing", disable=not log.progress_bars(), leave=False
+    ) as bar:
         for batch in _batches(documents, batch_chars, exact):
             for (number, _), ids in zip(batch, encode([t for _, t in batch]), strict=True):
                 if number == len(lengths):  # the first piece of a new document

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 import pickle
 import re
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
+
+logger = logging.getLogger(__name__)
 
 MARKER = "textgen_complete.json"
 REQUIRED = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
@@ -123,20 +126,20 @@ def rotate(root: Path, keep: int, protect: Path | None = None) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def resume_point(root: Path, *, fall_back: bool, warn) -> Path | None:
+def resume_point(root: Path, *, fall_back: bool) -> Path | None:
     """The newest complete, intact checkpoint. Unfinished saves (a kill mid-save)
     are named and passed over; a damaged one stops the resume unless
     `fall_back`, which takes the newest intact one before it."""
     latest, passed = latest_complete(root)
     for folder in passed:
-        warn(f"warning: {folder} is incomplete (interrupted while saving); ignoring it")
+        logger.warning(f"warning: {folder} is incomplete (interrupted while saving); ignoring it")
     while latest is not None and (problems := damage(latest)):
         if not fall_back:
             raise TextgenError(
                 f"checkpoint damaged: {'; '.join(problems)}. Add --force to resume from the "
                 "newest intact checkpoint before it instead"
             )
-        warn(f"warning: {latest} is damaged ({'; '.join(problems)}); trying an older one")
+        logger.warning(f"warning: {latest} is damaged ({'; '.join(problems)}); trying an older one")
         older = [p for p in all_checkpoints(root) if step_of(p) < step_of(latest)]
         latest = next((p for p in reversed(older) if is_complete(p)), None)
     return latest

@@ -9,6 +9,7 @@ before/after test evaluation, the model folder and the report.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from transformers import (
     set_seed,
 )
 
+from textgen_core import log
 from textgen_core.config import TrainConfig
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
@@ -40,6 +42,8 @@ from textgen_core.train.model_card import render_model_card
 from textgen_core.train.report import RunPaths
 from textgen_core.train.trainer import build_trainer
 
+logger = logging.getLogger(__name__)
+
 
 def _check_output(out: RunPaths, resume: bool) -> None:
     if resume and not out.record.exists() and checkpoints.all_checkpoints(out.checkpoints):
@@ -55,7 +59,7 @@ def _check_output(out: RunPaths, resume: bool) -> None:
         )
 
 
-def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None:
+def _resume_point(out: RunPaths, record: dict, force: bool) -> Path | None:
     saved = report.read_json(out.record) if out.record.exists() else record
     saved.setdefault("processes", 1)  # recorded before runs could have several
     keys = ("config", "data_fingerprint", "processes")
@@ -75,9 +79,11 @@ def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None
             f"--resume: settings differ from the run in {out.root} ({'; '.join(diffs)}); "
             "use the same settings, or add --force"
         )
-    latest = checkpoints.resume_point(out.checkpoints, fall_back=force, warn=warn)
+    latest = checkpoints.resume_point(out.checkpoints, fall_back=force)
     if latest is None:
-        warn(f"no complete checkpoint in {out.checkpoints}; training starts from the beginning")
+        logger.warning(
+            f"no complete checkpoint in {out.checkpoints}; training starts from the beginning"
+        )
         return None
     if distributed.is_main():
         report.truncate_metrics(out.metrics, checkpoints.step_of(latest))
@@ -91,9 +97,7 @@ def train(
     *,
     resume: bool = False,
     force: bool = False,
-    quiet: bool = False,
     callbacks=(),
-    warn=print,
     hub=None,
     score_test: bool = True,
 ) -> dict:
@@ -104,27 +108,27 @@ def train(
     cfg.validate()
     distributed.start()
     if not distributed.is_main():  # under torchrun the main process speaks for all
-        warn, quiet = _silent, True
+        log.silence()
     out = RunPaths(output)
     if hub and hub.pull and distributed.on_main(lambda: hub.download(out.checkpoints)):
         resume = True
     _check_output(out, resume)
-    corpus, tokenizer, splits = prepare_data(paths, cfg, warn=warn, quiet=quiet)
+    corpus, tokenizer, splits = prepare_data(paths, cfg)
     record = {
         "config": cfg.to_dict(),
         # From the digests taken when the files were scanned: no second read.
         "data_fingerprint": corpus.fingerprint(paths=False),
         "processes": distributed.world_size(),
     }
-    checkpoint = _resume_point(out, record, force, warn) if resume else None
-    cpu_threads.use_recorded(checkpoint, warn)
+    checkpoint = _resume_point(out, record, force) if resume else None
+    cpu_threads.use_recorded(checkpoint)
     model = _trainable_model(cfg, tokenizer)
     trained_parameters = parameter_counts(model)
-    base = _score(model, splits, quiet) if score_test else None
+    base = _score(model, splits) if score_test else None
     _open_output(out, record, fresh=checkpoint is None)
     if hub and hub.push:
         callbacks = [*callbacks, hub.callback()]
-    trainer = build_trainer(model, splits, cfg, out, quiet, callbacks)
+    trainer = build_trainer(model, splits, cfg, out, callbacks)
     reuse_freed_memory()
     seen_before = _tokens_seen(checkpoint)
     start = time.time()
@@ -133,32 +137,32 @@ def train(
     if any(isinstance(c, GracefulStop) and c.requested for c in trainer.callback_handler.callbacks):
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
     model = save_model(trainer.model, tokenizer, out.model, cfg, write=distributed.is_main())
-    final = _score(model, splits, quiet) if score_test else None
+    final = _score(model, splits) if score_test else None
     results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
     results.update(trained_parameters)
     _write_report(out, results, cfg)
     return results
 
 
-def prepare_data(paths, cfg: TrainConfig, *, warn=print, quiet: bool = False):
+def prepare_data(paths, cfg: TrainConfig, *, name_skipped: bool = True):
     """(corpus, tokenizer, splits) of the files under `paths`, skipped files
-    named through `warn`. Every process of a distributed run prepares the same
+    named in a warning. Every process of a distributed run prepares the same
     seeded splits (from the data cache when it holds them)."""
     corpus = load_corpus(paths)
-    for skipped in corpus.skipped:
-        warn(f"warning: skipped {skipped.path}: {skipped.reason}")
+    for skipped in corpus.skipped if name_skipped else ():
+        logger.warning(f"warning: skipped {skipped.path}: {skipped.reason}")
     corpus.require_text()
     tokenizer = load_tokenizer(cfg.model, revision=cfg.revision)
-    return corpus, tokenizer, make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
+    return corpus, tokenizer, make_splits(corpus, tokenizer, cfg.data)
 
 
-def score_on_test(paths, model_folder, cfg: TrainConfig, *, quiet: bool = False) -> dict:
+def score_on_test(paths, model_folder, cfg: TrainConfig) -> dict:
     """`held_out_figures` of the model saved in `model_folder`, trained with
     `cfg` on `paths` without scoring the test split (`score_test=False`)."""
-    _, tokenizer, splits = prepare_data(paths, cfg, warn=_silent, quiet=quiet)
-    base = _score(_trainable_model(cfg, tokenizer), splits, quiet)
+    _, tokenizer, splits = prepare_data(paths, cfg, name_skipped=False)
+    base = _score(_trainable_model(cfg, tokenizer), splits)
     model, _ = load_for_inference(str(model_folder))
-    return held_out_figures(base, _score(model, splits, quiet))
+    return held_out_figures(base, _score(model, splits))
 
 
 def _trainable_model(cfg: TrainConfig, tokenizer):
@@ -169,8 +173,8 @@ def _trainable_model(cfg: TrainConfig, tokenizer):
     return apply_lora(model, cfg.lora) if cfg.lora else model
 
 
-def _score(model, splits, quiet: bool):
-    return evaluate_loss(model, splits.test, files=splits.files, progress=not quiet)
+def _score(model, splits):
+    return evaluate_loss(model, splits.test, files=splits.files, progress=log.progress_bars())
 
 
 def _open_output(out: RunPaths, record: dict, fresh: bool) -> None:
@@ -188,10 +192,6 @@ def _write_report(out: RunPaths, results: dict, cfg: TrainConfig) -> None:
     report.write_json(out.results, results)
     report.plot_losses(report.read_metrics(out.metrics), out.plot, title=cfg.model)
     checkpoints.write_atomic(out.card, render_model_card(results, cfg.to_dict(), repo_id=None))
-
-
-def _silent(message: str) -> None:
-    pass
 
 
 def save_model(model, tokenizer, folder: Path, cfg: TrainConfig, write: bool = True):

@@ -11,9 +11,12 @@ machine, a container with fewer CPUs).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from textgen_core.train import checkpoints
+
+logger = logging.getLogger(__name__)
 
 RECORD_KEY = "torch_threads"
 
@@ -25,7 +28,7 @@ def current() -> dict:
     return {RECORD_KEY: torch.get_num_threads()}
 
 
-def use_recorded(checkpoint: Path | None, warn) -> None:
+def use_recorded(checkpoint: Path | None) -> None:
     """Compute with the thread count recorded in `checkpoint` (kept for the rest
     of the process). Checkpoints from before the count was recorded change nothing."""
     import torch
@@ -33,7 +36,7 @@ def use_recorded(checkpoint: Path | None, warn) -> None:
     wanted = checkpoints.recorded(checkpoint).get(RECORD_KEY) if checkpoint else None
     if not isinstance(wanted, int) or wanted < 1 or wanted == torch.get_num_threads():
         return
-    warn(
+    logger.warning(
         f"note: computing with {wanted} CPU threads, as the run did before {checkpoint.name}, "
         f"instead of {torch.get_num_threads()}, so that the resumed run is exact"
     )

@@ -21,6 +21,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from textgen_core import log
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.kernels.lm_loss import trainer_compute_loss
@@ -117,7 +118,7 @@ def _steps(cfg: TrainConfig, train_chunks: int, processes: int = 1) -> tuple[int
     return per_epoch, total
 
 
-def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int, quiet: bool):
+def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int):
     import torch
 
     processes = distributed.world_size()
@@ -150,7 +151,7 @@ def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int, quiet
         seed=cfg.seed,
         bf16=bf16,
         fp16=cuda and not bf16,
-        disable_tqdm=quiet,
+        disable_tqdm=not log.progress_bars(),
         report_to="none",
         dataloader_pin_memory=cuda,
         # CPU processes launched by torchrun only form a DDP group with use_cpu.
@@ -161,8 +162,8 @@ def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int, quiet
     )
 
 
-def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, quiet: bool, callbacks=()):
-    args = training_arguments(cfg, out, len(splits.train), quiet)
+def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, callbacks=()):
+    args = training_arguments(cfg, out, len(splits.train))
     extra = [MetricsLog(out.metrics), *callbacks]
     if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
         extra.append(GracefulStop())
@@ -177,7 +178,7 @@ def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, quiet: bool, c
         keep_checkpoints=cfg.save_total_limit,
     )
     trainer.remove_callback(PrinterCallback)
-    if not quiet:
+    if log.progress_bars():
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(LiveProgress())
     return trainer

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import math
 import shutil
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 import optuna
 from transformers import TrainerCallback
 
+from textgen_core import log
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.train import report
@@ -102,14 +104,8 @@ class Objective:
     """One trial: suggest settings, train into DIR/trials/<number>, return the
     best validation loss. Failures are recorded on the trial with their reason."""
 
-    def __init__(self, paths, out: TunePaths, base: TrainConfig, quiet: bool, warn):
-        self.paths, self.out, self.base, self.quiet = paths, out, base, quiet
-        self._warn, self._warned = warn, set()
-
-    def warn(self, message: str) -> None:
-        if message not in self._warned:  # the same skipped file, once, not once per trial
-            self._warned.add(message)
-            self._warn(message)
+    def __init__(self, paths, out: TunePaths, base: TrainConfig):
+        self.paths, self.out, self.base = paths, out, base
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -120,9 +116,7 @@ class Objective:
                 self.paths,
                 self.out.trials / str(trial.number),
                 cfg,
-                quiet=self.quiet,
                 callbacks=[pruning],
-                warn=self.warn,
                 score_test=False,
             )
             if pruning.pruned_at is not None:
@@ -162,8 +156,6 @@ def tune(
     timeout: float | None = None,
     storage: str | None = None,
     study_name: str | None = None,
-    quiet: bool = False,
-    warn=print,
 ) -> dict:
     """Search settings for `base.model` on the files under `paths`; write
     study.db, trials.csv, best_config.json, history.png and tune_results.json
@@ -177,14 +169,12 @@ def tune(
     out.root.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(out, base, storage, study_name or DEFAULT_STUDY)
-    study.optimize(
-        Objective(paths, out, base, quiet, warn),
-        n_trials=trials,
-        timeout=timeout,
-        catch=(Exception,),
-        callbacks=[lambda study, trial: print(trial_line(trial), flush=True)],
-        gc_after_trial=True,
-    )
+    once = log.Once()  # the same skipped file named once, not once per trial
+    logging.getLogger(log.ROOT).addFilter(once)
+    try:
+        _optimize(study, Objective(paths, out, base), trials, timeout)
+    finally:
+        logging.getLogger(log.ROOT).removeFilter(once)
     rows = trial_rows(study)
     write_table(rows, out.table)
     print(format_table(rows))
@@ -198,9 +188,9 @@ def tune(
     report.write_json(out.best_config, best.user_attrs["config"])
     default_folder = _default_folder(study, out, base)
     if default_folder == out.default:
-        _default_run(paths, out, base, quiet, warn)
-    default = _scored(paths, default_folder, base, quiet)
-    best_results = _scored(paths, out.trials / str(best.number), base, quiet)
+        _default_run(paths, out, base)
+    default = _scored(paths, default_folder, base)
+    best_results = _scored(paths, out.trials / str(best.number), base)
     summary = {
         "study_name": study.study_name,
         "trials": {state.name.lower(): _count(study, state) for state in _STATES},
@@ -300,21 +290,32 @@ def _default_folder(study: optuna.Study, out: TunePaths, base: TrainConfig) -> P
     return out.default
 
 
-def _default_run(paths, out: TunePaths, base: TrainConfig, quiet: bool, warn) -> None:
+def _optimize(study, objective: Objective, trials: int, timeout: float | None) -> None:
+    study.optimize(
+        objective,
+        n_trials=trials,
+        timeout=timeout,
+        catch=(Exception,),
+        callbacks=[lambda study, trial: print(trial_line(trial), flush=True)],
+        gc_after_trial=True,
+    )
+
+
+def _default_run(paths, out: TunePaths, base: TrainConfig) -> None:
     """The same data and model with the command's own settings, trained once
     (and reused when the search is resumed), for the before/after comparison."""
     if (out.default / "results.json").exists():
         return
     shutil.rmtree(out.default, ignore_errors=True)  # an interrupted earlier attempt
-    train(paths, out.default, base, quiet=quiet, warn=warn, score_test=False)
+    train(paths, out.default, base, score_test=False)
 
 
-def _scored(paths, folder: Path, base: TrainConfig, quiet: bool) -> dict:
+def _scored(paths, folder: Path, base: TrainConfig) -> dict:
     """A run's results with its test figures, scored once the search is over
     (its only look at the test split) and kept in its results.json."""
     results = report.read_json(folder / "results.json")
     if results.get("test_loss") is None:
-        results.update(score_on_test(paths, folder / "model", base, quiet=quiet))
+        results.update(score_on_test(paths, folder / "model", base))
         report.write_json(folder / "results.json", results)
     return results
 

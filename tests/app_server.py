@@ -26,8 +26,11 @@ def free_port() -> int:
 class AppServer:
     """`python app.py --port N` with its data in `data_dir`; the log in data_dir/../app-N.log."""
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, command: list[str] | None = None) -> None:
+        """`command` replaces `python app.py` (e.g. an installed `textgen app`, run
+        outside the source tree)."""
         self.data_dir = Path(data_dir)
+        self.command = command
         self.port = free_port()
         self.args = args
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -42,9 +45,14 @@ class AppServer:
             "GRADIO_ANALYTICS_ENABLED": "False",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         }
-        cmd = [sys.executable, str(REPO / "app.py"), "--port", str(self.port), *self.args]
+        if self.command is not None:
+            env.pop("PYTHONPATH")
+        base = self.command or [sys.executable, str(REPO / "app.py")]
+        cmd = [*base, "--port", str(self.port), *self.args]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.data_dir.parent
+            )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

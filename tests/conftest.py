@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+import tempfile
 
-import pytest
-from hub_server import ALICE_TOKEN, USER_TOKENS, HubServer
+# Hermetic: the caller's Hugging Face settings (HF_HUB_OFFLINE=1, a token, a mirror,
+# a login cache in HF_HOME) must not change what the tests see. huggingface_hub reads
+# them once, at import, so they are cleared here, before anything imports it; tests
+# that need one set it themselves.
+for _name in (
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN_PATH",
+    "HF_ENDPOINT",
+):
+    os.environ.pop(_name, None)
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="textgen-tests-hf-home-")
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402  (after the environment is cleared)
+from hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/hub_server.py)

@@ -163,3 +163,22 @@ def test_a_search_is_a_job_too_cancelled_with_its_process_group(tmp_path, tiny_m
         os.killpg(pid, 0)
     assert JobStore(tmp_path).status(job_id)["state"] == "cancelled"
     assert store.list_jobs()[0]["kind"] == "tune"
+
+
+def test_a_job_without_a_model_yet_is_named_as_such_not_sent_to_the_model_loader(
+    tmp_path, tiny_model, corpus_dir
+):
+    import gradio as gr
+
+    from textgen_core.app.ui.handlers import Handlers
+
+    store = JobStore(tmp_path)
+    handlers = Handlers(store, server=None, limits=None, cap=100)
+    job_id = store.start(files(corpus_dir), config(tiny_model, epochs=500))
+    try:
+        wait_for(store, job_id, lambda s: s["state"] == "running")
+        with pytest.raises(gr.Error, match=rf"job {job_id}: is running; only a completed job"):
+            next(handlers.generate(job_id, "Hello", 5, 0, 0, 1.0, 1.0, -1))
+    finally:
+        store.cancel(job_id)
+    assert handlers._model_path("alice/tiny-model") == "alice/tiny-model"  # not a job: a model

@@ -44,6 +44,14 @@ RESUMABLE = ("interrupted", "cancelled", "failed")
 _ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
 
+class NoSuchJob(TextgenError):
+    """No job has this id (it may be a model name instead)."""
+
+
+class JobNotFinished(TextgenError):
+    """The job exists but has no model yet (or failed, or was cancelled)."""
+
+
 def data_dir() -> Path:
     """The app's data folder: TEXTGEN_DATA_DIR, default ./textgen_data."""
     return Path(os.environ.get("TEXTGEN_DATA_DIR") or "textgen_data").resolve()
@@ -163,7 +171,7 @@ class JobStore:
         """The output folder of a completed job."""
         state = self.status(job_id)["state"]
         if state != "completed":
-            raise TextgenError(f"job {job_id}: is {state}; only a completed job has a model")
+            raise JobNotFinished(f"job {job_id}: is {state}; only a completed job has a model")
         return self._folder(job_id) / "run"
 
     def model_zip(self, job_id: str) -> Path:
@@ -186,7 +194,7 @@ class JobStore:
     def _folder(self, job_id: str) -> Path:
         job_id = (job_id or "").strip()
         if not _ID.match(job_id) or not (self.jobs / job_id / "job.json").is_file():
-            raise TextgenError(f"job id {job_id!r}: no such job")
+            raise NoSuchJob(f"job id {job_id!r}: no such job")
         return self.jobs / job_id
 
     def _refuse_if_busy(self) -> None:

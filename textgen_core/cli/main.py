@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from textgen_core import log
+from textgen_core.app.launch import add_app_flags
 from textgen_core.cli.data_flags import data_sources
 from textgen_core.cli.train_flags import add_train_flags, train_config
 from textgen_core.config import DataConfig, GenerateConfig
@@ -192,6 +193,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    from textgen_core.app.launch import launch
+
+    launch(args)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     _quiet_libraries(args.quiet)
     from textgen_core.cli.demo import run_demo
@@ -300,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     p.set_defaults(func=cmd_deploy_space)
+
+    p = sub.add_parser("app", help="start the web app (the same as `python app.py`)")
+    add_app_flags(p)
+    p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("demo", help="train and generate on the bundled Shakespeare corpus")
     p.add_argument("--output", default="runs/demo", metavar="DIR")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from textgen_core.app.jobs import JobStore
+from textgen_core.app.jobs import JobStore, NoSuchJob
 from textgen_core.app.ui.forms import (
     MODEL_HINT,
     generate_config,
@@ -19,7 +19,7 @@ from textgen_core.app.ui.render import (
     results_markdown,
 )
 from textgen_core.app.uploads import UploadLimits, preview
-from textgen_core.config import DataConfig
+from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.generate.serving import Server
 
@@ -49,9 +49,12 @@ class Handlers:
         job_id = self._start(files, model, epochs, batch, lr, chunk, lora, warmup, seed)
         return job_id, job_id
 
-    def _start(self, files, model, epochs, batch, lr, chunk, lora, warmup=0.1, seed=42) -> str:
+    def _start(self, files, model, epochs, batch, lr, chunk, lora, warmup=None, seed=None) -> str:
         if not files:
             raise gr.Error("files: no files uploaded; add one or more text files")
+        defaults = TrainConfig()
+        warmup = defaults.warmup_ratio if warmup is None else warmup
+        seed = defaults.seed if seed is None else seed
         cfg = train_config(model, epochs, batch, lr, chunk, lora, warmup, seed)
         with shown_to_user():
             return self.store.start(files, cfg, self.limits)
@@ -95,8 +98,8 @@ class Handlers:
             if remembered:
                 self.store.status(remembered)
                 return remembered
-        except TextgenError:
-            pass
+        except NoSuchJob:
+            pass  # removed since: show the newest job instead
         return next((j["id"] for j in self.store.list_jobs() if j["kind"] == "train"), "")
 
     def model_zip(self, job_id: str) -> str:
@@ -117,8 +120,9 @@ class Handlers:
             raise gr.Error(f"model: choose a trained model or give one ({MODEL_HINT})")
         try:
             return str(self.store.run_dir(model) / "model")
-        except TextgenError:
+        except NoSuchJob:
             return model  # not a job id: a Hub id, local folder or scratch:*
+        # JobNotFinished goes to the user as it is: "job ...: is running; ..."
 
     def generate(
         self, model, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed
@@ -140,12 +144,14 @@ class Handlers:
         from textgen_core.hub.repo import push_model
 
         if not (repo_id or "").strip():
-            return "**Error:** repo id: give one, like `your-name/my-model`"
-        try:
-            folder = self.store.run_dir(source) if source else None
-            if folder is None:
-                return "**Error:** model: choose a trained model"
-            url = push_model(folder, repo_id.strip(), private=bool(private), token=token or None)
-        except TextgenError as exc:
-            return f"**Error:** {exc}"
+            raise gr.Error("repo id: give one, like `your-name/my-model`", print_exception=False)
+        if not source:
+            raise gr.Error("model: choose a trained model", print_exception=False)
+        with shown_to_user():
+            url = push_model(
+                self.store.run_dir(source),
+                repo_id.strip(),
+                private=bool(private),
+                token=token or None,
+            )
         return f"Published: [{url}]({url})"

@@ -1,0 +1,92 @@
+"""Starting the web app: its flags and launch, shared by `textgen app` and
+`python app.py` (the file a Hugging Face Space runs). Gradio is imported only
+when the app starts, so `textgen --help` stays instant."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def add_app_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of `textgen app` and `python app.py`."""
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=int, default=7860, help="default %(default)s")
+    p.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    p.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    p.add_argument("--max-file-mb", type=float, default=50, help="per uploaded file")
+    p.add_argument("--max-total-mb", type=float, default=200, help="per upload, all files")
+    p.add_argument("--max-new-tokens", type=int, default=512, help="cap for generation")
+    p.add_argument(
+        "--generate-concurrency", type=int, default=16, help="generation requests admitted at once"
+    )
+    p.add_argument(
+        "--generate-batch", type=int, default=8, help="requests decoded together, per model"
+    )
+    p.add_argument(
+        "--queue-size", type=int, default=256, help="requests waiting at most (more: refused)"
+    )
+    p.add_argument("--max-jobs", type=int, default=1, help="training jobs at once")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="textgen web app")
+    add_app_flags(p)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    launch(parse_args(argv))
+
+
+def launch(args: argparse.Namespace) -> None:
+    """Start the app with parsed flags and serve until stopped."""
+    from textgen_core.app.jobs import JobStore
+    from textgen_core.app.ui import build_app
+    from textgen_core.app.uploads import MB, UploadLimits
+
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not (sep and user and password):
+            sys.exit("error: --auth must be USER:PASS")
+        auth = (user, password)
+    if not _is_loopback(args.host) and auth is None:
+        print(
+            f"warning: serving on {args.host} without --auth: anyone on the network can use "
+            "this app, train on this machine and read what it generates",
+            file=sys.stderr,
+        )
+    limits = UploadLimits(int(args.max_file_mb * MB), int(args.max_total_mb * MB))
+    store = JobStore(max_running=args.max_jobs)
+    store.downloads.mkdir(parents=True, exist_ok=True)
+    interrupted = [j["id"] for j in store.list_jobs() if j["state"] == "interrupted"]
+    if interrupted:
+        print(f"interrupted jobs (resume them in the Train tab): {', '.join(interrupted)}")
+    app = build_app(
+        store,
+        limits=limits,
+        max_new_tokens=args.max_new_tokens,
+        generate_concurrency=args.generate_concurrency,
+        generate_batch=args.generate_batch,
+    )
+    app.queue(max_size=args.queue_size).launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=auth,
+        max_file_size=limits.max_file_bytes,
+        allowed_paths=[str(Path(store.downloads))],
+        show_error=True,
+    )

@@ -9,10 +9,12 @@ import sys
 
 import pytest
 from runners import cli_train
+from test_results import KEYS as RESULTS_KEYS
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError
+from textgen_core.train.results import RunResults
 from textgen_core.train.run import train
 
 RESULT_KEYS = {
@@ -186,3 +188,11 @@ def test_damaged_checkpoint_stops_resume_until_forced(tmp_path, corpus_dir, tiny
     assert forced.returncode == 0, forced.stderr
     assert "checkpoint-10 is damaged" in forced.stderr
     assert (out / "results.json").exists()
+
+
+def test_a_run_writes_exactly_the_results_keys_it_always_wrote(run):
+    out, results = run
+    written = json.loads((out / "results.json").read_text())
+    assert list(written)[: len(RESULTS_KEYS)] == RESULTS_KEYS
+    assert RunResults.from_dict(written).to_dict() == written
+    assert results["test_perplexity"] == results.test_perplexity == written["test_perplexity"]

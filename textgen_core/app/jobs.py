@@ -37,6 +37,7 @@ from textgen_core.app.uploads import StoredFile, UploadLimits, store_uploads, us
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.train.report import read_json, write_json
+from textgen_core.train.results import RunResults
 
 STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
@@ -121,15 +122,16 @@ class JobStore:
         folder = self._folder(job_id)
         job, state = read_json(folder / "job.json"), self._state(job_id)
         progress = _read_optional(folder / "progress.json")
-        results = _read_optional(folder / "run" / "results.json")
+        raw = _read_optional(folder / "run" / "results.json")
+        results = RunResults.from_dict(raw) if raw else None
         names = {str(folder / "uploads" / f["stored"]): f["name"] for f in job["files"]}
         done = state["state"] == "completed" and results
         total = progress.get("total_steps")
         status = {
             "id": job_id,
             "state": state["state"],
-            "step": results["steps"] if done else progress.get("step", 0),
-            "total_steps": results["steps"] if done and not total else total,
+            "step": results.steps if done else progress.get("step", 0),
+            "total_steps": results.steps if done and not total else total,
             "eta_seconds": 0 if done else progress.get("eta_seconds"),
             "losses": _losses(folder / "run" / "metrics.jsonl"),
             "sample": progress.get("sample"),
@@ -366,20 +368,19 @@ def _losses(path: Path) -> dict[str, list[list[float]]]:
     return {"train": train, "validation": validation}
 
 
-def _rename_paths(results: dict, names: dict[str, str]) -> dict:
-    """Results with the stored files' paths replaced by the names people gave them."""
-    results = dict(results)
-    results["files_used"] = [names.get(p, p) for p in results.get("files_used", [])]
+def _rename_paths(results: RunResults, names: dict[str, str]) -> dict:
+    """The API's results: results.json with the stored files' paths replaced by
+    the names people gave them and no server paths."""
+    api = results.to_dict()
+    api["files_used"] = [names.get(p, p) for p in results.files_used]
     # "file", not "path": API clients take any {"path": ...} object for a file to download
-    results["files_skipped"] = [
+    api["files_skipped"] = [
         {"file": names.get(s["path"], s["path"]), "reason": s["reason"]}
-        for s in results.get("files_skipped", [])
+        for s in results.files_skipped
     ]
-    results["test_per_file"] = {
-        names.get(p, p): v for p, v in results.get("test_per_file", {}).items()
-    }
-    results.pop("best_checkpoint", None)
-    return results
+    api["test_per_file"] = {names.get(p, p): v for p, v in results.test_per_file.items()}
+    api.pop("best_checkpoint", None)
+    return api
 
 
 def _log_tail(folder: Path, lines: int = 3) -> str:

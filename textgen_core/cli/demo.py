@@ -64,7 +64,7 @@ def demo_config(model: str) -> TrainConfig:
     return TrainConfig(model=model, max_steps=40, eval_steps=20, data=DataConfig())
 
 
-def run_demo(output: str, *, model: str = "distilgpt2") -> dict:
+def run_demo(output: str, *, model: str = "distilgpt2"):
     from textgen_core.generate.sampling import generate
     from textgen_core.model.loading import load_for_inference
     from textgen_core.train.report import RunPaths, format_results

@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import PurePath
 
+from textgen_core.train.results import RunResults
+
 token_pattern = re.compile(r"hf_[A-Za-z0-9]{30,}")
 """Shape of a Hugging Face access token."""
 _SECRET_KEY = re.compile(
@@ -21,12 +23,14 @@ _LISTED_FILES = 20
 
 
 def render_model_card(
-    results: dict, config: dict, *, repo_id: str | None, adapter: bool = False
+    results: RunResults | dict, config: dict, *, repo_id: str | None, adapter: bool = False
 ) -> str:
-    """README.md text with YAML front matter for a run's `results` (results.json keys,
-    any may be missing) and `config` (TrainConfig.to_dict()); `adapter` for a LoRA-only repo."""
-    results, config = _without_secrets(results), _without_secrets(config)
-    base = results.get("base_model") or config.get("model")
+    """README.md text with YAML front matter for a run's `results` (a RunResults, or
+    the dict of a results.json, any key missing) and `config` (TrainConfig.to_dict());
+    `adapter` for a LoRA-only repo."""
+    raw = results.to_dict() if isinstance(results, RunResults) else dict(results)
+    results, config = RunResults.from_dict(_without_secrets(raw)), _without_secrets(config)
+    base = results.base_model or config.get("model")
     sections = [
         _front_matter(results, config, base, adapter),
         f"# {repo_id.split('/')[-1] if repo_id else 'textgen model'}\n\n{_summary(base, adapter)}",
@@ -39,7 +43,7 @@ def render_model_card(
     return token_pattern.sub("[redacted]", card)
 
 
-def _front_matter(results: dict, config: dict, base: str | None, adapter: bool) -> str:
+def _front_matter(results: RunResults, config: dict, base: str | None, adapter: bool) -> str:
     meta: dict[str, object] = {}
     if _is_hub_id(base):
         meta["base_model"] = base
@@ -47,7 +51,7 @@ def _front_matter(results: dict, config: dict, base: str | None, adapter: bool) 
     meta["pipeline_tag"] = "text-generation"
     meta["tags"] = ["textgen", "text-generation"] + (["lora"] if adapter else [])
     for key in ("license", "datasets", "language"):
-        value = results.get(key) or config.get(key)
+        value = results.extra.get(key) or config.get(key)
         if value:
             meta[key] = value
     # JSON scalars and lists are valid YAML, and quoting keeps odd names safe
@@ -66,8 +70,8 @@ def _summary(base: str | None, adapter: bool) -> str:
     return f"{what} {start} with textgen on the author's own text files."
 
 
-def _data_section(results: dict) -> str:
-    used, skipped = results.get("files_used"), results.get("files_skipped") or []
+def _data_section(results: RunResults) -> str:
+    used, skipped = results.files_used, results.files_skipped or []
     lines = ["## Data", ""]
     if isinstance(used, list):
         names = ", ".join(f"`{_name(path)}`" for path in used[:_LISTED_FILES])
@@ -78,24 +82,31 @@ def _data_section(results: dict) -> str:
     if skipped:
         lines.append(f"- Files skipped: {len(skipped)}")
         lines += [f"  - `{_name(item)}`: {_reason(item)}" for item in skipped[:_LISTED_FILES]]
-    tokens = [(split, results.get(f"{split}_tokens")) for split in ("train", "val", "test")]
+    tokens = [
+        ("train", results.train_tokens),
+        ("val", results.val_tokens),
+        ("test", results.test_tokens),
+    ]
     if any(count is not None for _, count in tokens):
         counts = ", ".join(f"{split} {_number(count)}" for split, count in tokens)
         lines.append(f"- Tokens per split: {counts}")
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
-def _settings_section(config: dict, results: dict) -> str:
+def _settings_section(config: dict, results: RunResults) -> str:
     rows = [(key, value) for key, value in _flatten(config) if value is not None]
-    if (results.get("processes") or 1) > 1:  # batch_size is then per process
-        rows += [(key, results.get(key)) for key in ("processes", "effective_batch_size")]
+    if (results.processes or 1) > 1:  # batch_size is then per process
+        rows += [
+            ("processes", results.processes),
+            ("effective_batch_size", results.effective_batch_size),
+        ]
     if not rows:
         return ""
     table = "\n".join(f"| {key} | {_number(value)} |" for key, value in rows)
     return f"## Training settings\n\n| setting | value |\n| --- | --- |\n{table}"
 
 
-def _results_section(results: dict, base: str | None) -> str:
+def _results_section(results: RunResults, base: str | None) -> str:
     rows = [
         (
             f"base model (`{base}`)" if base else "base model",
@@ -104,14 +115,14 @@ def _results_section(results: dict, base: str | None) -> str:
         ),
         ("fine-tuned", "test_loss", "test_perplexity"),
     ]
-    if all(results.get(loss) is None for _, loss, _ in rows):
+    if all(getattr(results, loss) is None for _, loss, _ in rows):
         return ""
     table = "\n".join(
-        f"| {label} | {_number(results.get(loss))} | {_number(results.get(ppl))} |"
+        f"| {label} | {_number(getattr(results, loss))} | {_number(getattr(results, ppl))} |"
         for label, loss, ppl in rows
     )
     facts = [
-        f"{label}: {_number(results[key])}"
+        f"{label}: {_number(getattr(results, key))}"
         for key, label in (
             ("train_loss", "final train loss"),
             ("val_loss", "validation loss"),
@@ -119,7 +130,7 @@ def _results_section(results: dict, base: str | None) -> str:
             ("train_seconds", "training seconds"),
             ("train_tokens_per_second", "training tokens/s"),
         )
-        if results.get(key) is not None
+        if getattr(results, key) is not None
     ]
     return (
         "## Results\n\nOn held-out test text (lower is better):\n\n"

@@ -7,8 +7,12 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textgen_core.train.checkpoints import write_atomic
+
+if TYPE_CHECKING:
+    from textgen_core.train.results import RunResults
 
 
 @dataclass
@@ -84,17 +88,16 @@ def plot_losses(metrics: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
-def format_results(results: dict) -> str:
+def format_results(results: RunResults) -> str:
     """A few human lines summarising a run."""
+    r = results
     lines = [
-        f"files used: {len(results['files_used'])}, skipped: {len(results['files_skipped'])}",
-        f"tokens: train {results['train_tokens']}, validation {results['val_tokens']}, "
-        f"test {results['test_tokens']} (split by {results['split_by'].replace('_', ' ')})",
-        f"steps: {results['steps']} in {results['train_seconds']:.0f} s "
-        f"({results['train_tokens_per_second']:.0f} tokens/s)",
-        f"validation loss: {results['val_loss']:.4f}",
-        f"test loss: base {results['base_test_loss']:.4f} -> fine-tuned {results['test_loss']:.4f}",
-        f"test perplexity: base {results['base_test_perplexity']:.2f} -> "
-        f"fine-tuned {results['test_perplexity']:.2f}",
+        f"files used: {len(r.files_used)}, skipped: {len(r.files_skipped)}",
+        f"tokens: train {r.train_tokens}, validation {r.val_tokens}, "
+        f"test {r.test_tokens} (split by {r.split_by.replace('_', ' ')})",
+        f"steps: {r.steps} in {r.train_seconds:.0f} s ({r.train_tokens_per_second:.0f} tokens/s)",
+        f"validation loss: {r.val_loss:.4f}",
+        f"test loss: base {r.base_test_loss:.4f} -> fine-tuned {r.test_loss:.4f}",
+        f"test perplexity: base {r.base_test_perplexity:.2f} -> fine-tuned {r.test_perplexity:.2f}",
     ]
     return "\n".join(lines)

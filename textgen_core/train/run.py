@@ -9,6 +9,7 @@ before/after test evaluation, the model folder and the report.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ from textgen_core.train.callbacks import (
 from textgen_core.train.evaluate import EvalResult, evaluate_loss
 from textgen_core.train.model_card import render_model_card
 from textgen_core.train.report import RunPaths
+from textgen_core.train.results import RunResults
 from textgen_core.train.trainer import build_trainer
 
 logger = logging.getLogger(__name__)
@@ -100,9 +102,9 @@ def train(
     callbacks=(),
     hub=None,
     score_test: bool = True,
-) -> dict:
+) -> RunResults:
     """Fine-tune `cfg.model` on the files under `paths`; write the output folder
-    of DESIGN.md to `output` and return the results dict. `hub` mirrors
+    of DESIGN.md to `output` and return its results. `hub` mirrors
     checkpoints to (or resumes from) a Hub repo. `score_test=False` leaves the
     test split unscored (its figures None), as a search's trials must."""
     cfg.validate()
@@ -139,7 +141,7 @@ def train(
     model = save_model(trainer.model, tokenizer, out.model, cfg, write=distributed.is_main())
     final = _score(model, splits) if score_test else None
     results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
-    results.update(trained_parameters)
+    results = dataclasses.replace(results, **trained_parameters)
     _write_report(out, results, cfg)
     return results
 
@@ -186,10 +188,10 @@ def _open_output(out: RunPaths, record: dict, fresh: bool) -> None:
             out.metrics.unlink(missing_ok=True)
 
 
-def _write_report(out: RunPaths, results: dict, cfg: TrainConfig) -> None:
+def _write_report(out: RunPaths, results: RunResults, cfg: TrainConfig) -> None:
     if not distributed.is_main():
         return
-    report.write_json(out.results, results)
+    report.write_json(out.results, results.to_dict())
     report.plot_losses(report.read_metrics(out.metrics), out.plot, title=cfg.model)
     checkpoints.write_atomic(out.card, render_model_card(results, cfg.to_dict(), repo_id=None))
 
@@ -223,32 +225,32 @@ def _tokens_seen(checkpoint: Path | None) -> int:
     return int(report.read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen", 0))
 
 
-def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) -> dict:
+def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) -> RunResults:
     state = trainer.state
     tokens_this_run = int(state.num_input_tokens_seen) - seen_before
-    return {
-        "base_model": cfg.model,
-        "train_loss": _last_train_loss(state.log_history),
-        "val_loss": state.best_metric,
+    return RunResults(
+        base_model=cfg.model,
+        train_loss=_last_train_loss(state.log_history),
+        val_loss=state.best_metric,
         **held_out_figures(base, final),
-        "train_tokens": splits.tokens("train"),
-        "val_tokens": splits.tokens("validation"),
-        "test_tokens": splits.tokens("test"),
-        "split_by": splits.split_by,
-        "chunks": {name: len(getattr(splits, name)) for name in ("train", "validation", "test")},
-        "steps": state.global_step,
-        "processes": distributed.world_size(),
-        "effective_batch_size": cfg.batch_size
+        train_tokens=splits.tokens("train"),
+        val_tokens=splits.tokens("validation"),
+        test_tokens=splits.tokens("test"),
+        split_by=splits.split_by,
+        chunks={name: len(getattr(splits, name)) for name in ("train", "validation", "test")},
+        steps=state.global_step,
+        processes=distributed.world_size(),
+        effective_batch_size=cfg.batch_size
         * cfg.gradient_accumulation_steps
         * distributed.world_size(),
-        "epochs_completed": state.epoch,
-        "best_checkpoint": state.best_model_checkpoint,
-        "train_seconds": seconds,
-        "train_tokens_per_second": tokens_this_run / seconds if seconds > 0 else 0.0,
-        "files_used": corpus.files_used,
-        "files_skipped": [{"path": s.path, "reason": s.reason} for s in corpus.skipped],
-        "config": cfg.to_dict(),
-    }
+        epochs_completed=state.epoch,
+        best_checkpoint=state.best_model_checkpoint,
+        train_seconds=seconds,
+        train_tokens_per_second=tokens_this_run / seconds if seconds > 0 else 0.0,
+        files_used=corpus.files_used,
+        files_skipped=[{"path": s.path, "reason": s.reason} for s in corpus.skipped],
+        config=cfg.to_dict(),
+    )
 
 
 def held_out_figures(base: EvalResult | None, final: EvalResult | None) -> dict:

@@ -27,6 +27,7 @@ from textgen_core import log
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.train import report
+from textgen_core.train.results import RunResults
 from textgen_core.train.run import score_on_test, train
 from textgen_core.tune.report import format_table, plot_history, trial_line, trial_rows, write_table
 
@@ -123,7 +124,7 @@ class Objective:
                 raise optuna.TrialPruned(
                     f"validation loss behind the median after {pruning.pruned_at} chunks"
                 )
-            value = results["val_loss"]
+            value = results.val_loss
             if value is None or not math.isfinite(value):
                 raise TextgenError(f"no finite validation loss (got {value})")
             return value
@@ -310,17 +311,25 @@ def _default_run(paths, out: TunePaths, base: TrainConfig) -> None:
     train(paths, out.default, base, score_test=False)
 
 
-def _scored(paths, folder: Path, base: TrainConfig) -> dict:
+def _scored(paths, folder: Path, base: TrainConfig) -> RunResults:
     """A run's results with its test figures, scored once the search is over
     (its only look at the test split) and kept in its results.json."""
-    results = report.read_json(folder / "results.json")
-    if results.get("test_loss") is None:
-        results.update(score_on_test(paths, folder / "model", base))
-        report.write_json(folder / "results.json", results)
+    results = RunResults.load(folder / "results.json")
+    if results.test_loss is None:
+        results = dataclasses.replace(results, **score_on_test(paths, folder / "model", base))
+        report.write_json(folder / "results.json", results.to_dict())
     return results
 
 
-def _summary(results: dict, folder: Path) -> dict:
-    keys = ("val_loss", "test_loss", "test_perplexity", "base_test_loss", "test_tokens_scored")
-    keys += ("steps", "train_seconds")
-    return {"folder": str(folder), "model": str(folder / "model"), **{k: results[k] for k in keys}}
+def _summary(r: RunResults, folder: Path) -> dict:
+    return {
+        "folder": str(folder),
+        "model": str(folder / "model"),
+        "val_loss": r.val_loss,
+        "test_loss": r.test_loss,
+        "test_perplexity": r.test_perplexity,
+        "base_test_loss": r.base_test_loss,
+        "test_tokens_scored": r.test_tokens_scored,
+        "steps": r.steps,
+        "train_seconds": r.train_seconds,
+    }

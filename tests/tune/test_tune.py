@@ -12,8 +12,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from textgen_core import tune as tune_module
 from textgen_core.config import DataConfig, TrainConfig
+from textgen_core.tune import search as tune_module
 
 # A few steps per trial on the tiny model: the search machinery is under test, not the model.
 FAST = ["--epochs", "1", "--max-steps", "3", "--chunk-size", "64", "--quiet"]

@@ -133,7 +133,8 @@ class Handlers:
             max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, self.cap
         )
         with shown_to_user():
-            pieces = self.server.stream(self._model_path(model), prompt or "", cfg)
+            path = self._model_path(model)  # a job without a model stops here, named
+            pieces = self.server.stream(path, prompt or "", cfg)
             text = ""
             yield text
             for piece in pieces:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from hub_server import ALICE_TOKEN, USER_TOKENS, HubServer
+
+# The test Hub speaks Git LFS, not Xet; huggingface_hub reads this once, at import.
+os.environ["HF_HUB_DISABLE_XET"] = "1"
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/hub_server.py)
@@ -31,6 +35,9 @@ def hub(
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     yield server
     server.stop()
+    assert server.unhandled == [], (
+        f"the client called routes the test Hub lacks: {server.unhandled}"
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ RESULTS = {
 def run_python(code: str, **env: str | None) -> dict:
     """Run `code` in a fresh interpreter (so huggingface_hub reads the environment at
     import) and return the JSON object it prints last."""
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    paths = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).parent)]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     for name, value in env.items():
         environment.pop(name, None) if value is None else environment.update({name: value})
     done = subprocess.run(
@@ -124,7 +125,7 @@ def test_pushed_model_loads_with_plain_transformers_and_generates_the_same_text(
         """
         import json
         from transformers import AutoModelForCausalLM
-        from test_hub import greedy_text
+        from test_repo import greedy_text
         from textgen_core.errors import describe_load_error
 
         errors = {}
@@ -184,6 +185,53 @@ def test_adapter_only_push_uploads_the_adapter_and_a_peft_card(hub, run_dir, tmp
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(files)
     assert "model.safetensors" not in files
     assert 'library_name: "peft"' in files["README.md"].decode()
+
+
+# -- the Hub's LFS upload path ---------------------------------------------------------
+
+
+def test_weights_go_through_the_lfs_batch_api_and_unchanged_ones_are_not_sent_again(hub, run_dir):
+    push_model(run_dir, "alice/tiny")
+
+    weights = (run_dir / "model" / "model.safetensors").read_bytes()
+    assert hub.files("alice/tiny")["model.safetensors"] == weights
+    calls = hub.requests
+    assert "POST /alice/tiny.git/info/lfs/objects/batch" in calls
+    assert "POST /alice/tiny.git/info/lfs/objects/verify" in calls
+    assert sum(call.startswith("PUT /lfs-storage/") for call in calls) == 1
+
+    push_model(run_dir, "alice/tiny", commit_message="again")
+
+    assert sum(call.startswith("PUT /lfs-storage/") for call in hub.requests) == 1
+
+
+def test_the_test_hub_refuses_weights_inline_in_a_commit_as_the_hub_does(hub):
+    hub.add_repo("alice/raw", {})
+    header = {"key": "header", "value": {"summary": "inline weights"}}
+    inline = {"key": "file", "value": {"path": "model.safetensors", "content": "AAEC"}}
+    body = "\n".join(json.dumps(line) for line in (header, inline)).encode()
+
+    reply = hub.handle(
+        "POST",
+        "/api/models/alice/raw/commit/main",
+        {"authorization": f"Bearer {ALICE_TOKEN}"},
+        body,
+    )
+
+    assert reply.status == 400 and b"Git LFS" in reply.body
+    assert "model.safetensors" not in hub.files("alice/raw")
+
+
+def test_a_route_the_test_hub_lacks_is_answered_501_and_recorded(hub):
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    hub.add_repo("alice/raw", {})
+    with pytest.raises(HfHubHTTPError, match="501"):
+        HfApi(endpoint=hub.url, token=ALICE_TOKEN).list_repo_refs("alice/raw")
+
+    assert hub.unhandled == ["GET /api/models/alice/raw/refs"]
+    hub.unhandled.clear()  # recorded on purpose here; any other test would fail on it
 
 
 # -- tokens and failures -----------------------------------------------------------------

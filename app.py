@@ -2,6 +2,10 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--auth USER:PASS]
 
+On a Hugging Face Space the address and port come from GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT, and the login from the Space secret TEXTGEN_AUTH (USER:PASS),
+which `textgen deploy-space --auth` sets.
+
 Command line and launch only; the page is built in textgen_core.app.ui and the
 work is done by textgen_core (jobs, uploads, serving, hub). Named API
 endpoints (see docs/APP.md): /generate, /start_training, /job_status,
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from pathlib import Path
 
@@ -31,10 +36,17 @@ def _is_loopback(host: str) -> bool:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="textgen web app")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    p.add_argument("--port", type=int, default=7860, help="default %(default)s")
+    env = os.environ.get
+    host, port = env("GRADIO_SERVER_NAME", "127.0.0.1"), int(env("GRADIO_SERVER_PORT", "7860"))
+    p.add_argument("--host", default=host, help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=int, default=port, help="default %(default)s")
     p.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
-    p.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    p.add_argument(
+        "--auth",
+        metavar="USER:PASS",
+        default=os.environ.get("TEXTGEN_AUTH") or None,
+        help="require this login (default: the TEXTGEN_AUTH variable, if set)",
+    )
     p.add_argument("--max-file-mb", type=float, default=50, help="per uploaded file")
     p.add_argument("--max-total-mb", type=float, default=200, help="per upload, all files")
     p.add_argument("--max-new-tokens", type=int, default=512, help="cap for generation")

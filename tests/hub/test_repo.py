@@ -17,7 +17,6 @@ from hub_server import ALICE_TOKEN, BOB_TOKEN, USER_TOKENS
 
 from textgen_core.errors import TextgenError, describe_load_error
 from textgen_core.hub.repo import (
-    deploy_space,
     download_latest_checkpoint,
     push_checkpoint,
     push_model,
@@ -373,7 +372,7 @@ def test_offline_mode_with_nothing_cached_says_to_unset_it(hub):
     assert "HF_HUB_OFFLINE=1" in outcome["error"] and "alice/tiny" in outcome["error"]
 
 
-# -- checkpoints and the Space -------------------------------------------------------------
+# -- checkpoints -----------------------------------------------------------------------------
 
 
 def make_checkpoint(parent: Path, name: str, step: int) -> Path:
@@ -411,38 +410,6 @@ def test_download_latest_checkpoint_is_none_when_nothing_was_pushed(hub, run_dir
 def test_download_latest_checkpoint_from_an_unknown_repo_names_it(hub, tmp_path):
     with pytest.raises(TextgenError, match="alice/nope"):
         download_latest_checkpoint("alice/nope", tmp_path)
-
-
-def test_deploy_space_uploads_app_package_requirements_and_readme(hub, tmp_path):
-    project = tmp_path / "project"
-    (project / "textgen_core" / "__pycache__").mkdir(parents=True)
-    (project / "app.py").write_text("import textgen_core\n")
-    (project / "textgen_core" / "__init__.py").write_text("")
-    (project / "textgen_core" / "hub.py").write_text("# hub\n")
-    (project / "textgen_core" / "__pycache__" / "hub.cpython-311.pyc").write_bytes(b"\0")
-    (project / "textgen_core" / "notes.txt").write_text("not code")
-    shutil.copytree(ROOT / "spaces", project / "spaces")
-
-    url = deploy_space("alice/textgen-demo", project_root=project)
-
-    assert url == f"{hub.url}/spaces/alice/textgen-demo"
-    space = hub.repo("alice/textgen-demo", "space")
-    assert (space.sdk, space.hardware, space.private) == ("gradio", "t4-small", False)
-    files = hub.files("alice/textgen-demo", "space")
-    assert set(files) - {".gitattributes"} == {
-        "app.py",
-        "requirements.txt",
-        "README.md",
-        "textgen_core/__init__.py",
-        "textgen_core/hub.py",
-    }
-    assert files["README.md"] == (ROOT / "spaces" / "README.md").read_bytes()
-    assert files["requirements.txt"] == (ROOT / "spaces" / "requirements.txt").read_bytes()
-
-
-def test_deploy_space_names_a_missing_file(hub, tmp_path):
-    with pytest.raises(TextgenError, match="app.py"):
-        deploy_space("alice/space", project_root=tmp_path)
 
 
 # -- the model card and the Space settings ---------------------------------------------------

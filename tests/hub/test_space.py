@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import build_tiny_model
+from hub_server import ALICE_TOKEN
 from runners import textgen
 from space_runner import SpaceProcess, installed_closure, write_bundle
 
@@ -132,6 +133,17 @@ def test_demo_space_pins_the_model_commit_it_was_deployed_with(hub, run_dir, tmp
     meta = front_matter(files["README.md"].decode())
     assert meta["models"] == ["alice/tiny"] and meta["suggested_hardware"] == "cpu-basic"
     assert "{{" not in files["README.md"].decode()
+
+
+def test_demo_of_a_private_model_says_the_space_needs_a_token_to_read_it(hub, run_dir):
+    push_model(run_dir, "alice/secret-model", private=True)
+    notes: list[str] = []
+
+    deploy_demo_space("alice/demo", "alice/secret-model", project_root=ROOT, warn=notes.append)
+
+    assert len(notes) == 1 and "alice/secret-model is private" in notes[0]
+    assert "secret HF_TOKEN" in notes[0]
+    assert not any(ALICE_TOKEN.encode() in c for c in hub.files("alice/demo", "space").values())
 
 
 def test_demo_space_requirements_are_a_subset_of_the_project_pins_with_the_same_gradio():

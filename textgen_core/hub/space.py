@@ -85,7 +85,7 @@ def deploy_demo_space(
     with _hub_errors(f"cannot read the model {model_id}", model_id):
         info = _api(token).model_info(model_id, revision=revision)
     _check_servable(model_id, info)
-    if info.private and not private and warn:
+    if info.private and warn:  # a Space gets no token of yours unless you add one
         warn(
             f"note: {model_id} is private, so the Space cannot download it: make the model "
             "public, or add a read token as the Space secret HF_TOKEN"

@@ -116,6 +116,7 @@ def test_cli_refuses_a_public_studio_without_auth_and_a_malformed_login(hub):
 def test_demo_space_pins_the_model_commit_it_was_deployed_with(hub, run_dir, tmp_path):
     push_model(run_dir, "alice/tiny")
     deployed_sha = hub.repo("alice/tiny").sha
+    assert hub.files("alice/tiny")["samples.jsonl"] == (run_dir / "samples.jsonl").read_bytes()
 
     url = deploy_demo_space("alice/demo", "alice/tiny", project_root=ROOT)
     retrained = shutil.copytree(run_dir, tmp_path / "retrained")
@@ -215,7 +216,7 @@ def test_demo_bundle_starts_and_generates_what_textgen_generate_does(demo_space,
     text = client.predict("To be, or not", 12, 0, 50, 0.95, 1.1, -1, api_name="/generate")
     assert text and text == greedy_cli("alice/tiny", revision, "To be, or not", 12)
     page = urllib.request.urlopen(demo_space.url + "config").read().decode()
-    assert "| fine-tuned | 3.5 | 33.1 |" in page and "Once upon a time" in page
+    assert "| fine-tuned | 3.5 | 33.1 |" in page and "To be, or not" in page  # from samples
     assert f"/alice/tiny/resolve/{revision}/model.safetensors" in " ".join(hub.requests)
 
 

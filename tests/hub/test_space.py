@@ -104,9 +104,13 @@ def test_redeploying_a_public_studio_without_public_makes_it_private_again(hub):
 def test_cli_refuses_a_public_studio_without_auth_and_a_malformed_login(hub):
     no_login = textgen("deploy-space", "alice/studio", "--public")
     bad_login = textgen("deploy-space", "alice/studio", "--public", "--auth", "ann")
+    stray_revision = textgen("deploy-space", "alice/studio", "--revision", "v1")
 
     assert no_login.returncode == 2 and "--auth USER:PASS" in no_login.stderr
     assert bad_login.returncode == 2 and "--auth: must be USER:PASS" in bad_login.stderr
+    assert (
+        stray_revision.returncode == 2 and "--revision: only with --model" in stray_revision.stderr
+    )
     assert ("space", "alice/studio") not in hub.repos
 
 

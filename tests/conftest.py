@@ -21,6 +21,8 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="textgen-tests-hf-home-")
+# The test Hub speaks Git LFS, not Xet; huggingface_hub reads this once, at import.
+os.environ["HF_HUB_DISABLE_XET"] = "1"
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402  (after the environment is cleared)
@@ -50,6 +52,9 @@ def hub(
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     yield server
     server.stop()
+    assert server.unhandled == [], (
+        f"the client called routes the test Hub lacks: {server.unhandled}"
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,9 +2,21 @@
 
 It implements the routes that `huggingface_hub` (2.4) and `transformers` call to
 create repos and Spaces, commit files, read repo info and trees, and resolve
-(download) files, with the Hub's status codes and `X-Error-Code` headers so
-that huggingface_hub raises its own specific errors. Files are kept in memory;
-every upload is "regular" (base64 in the commit), so no LFS or Xet is needed.
+(download) files, set Space secrets and settings, with the Hub's status codes and
+`X-Error-Code` headers so that huggingface_hub raises its own specific errors.
+Files are kept in memory.
+
+Uploads take the two paths the real Hub offers: small files "regular" (base64 in
+the commit), and weights (`*.safetensors`, `*.gguf`, ...) through Git LFS, as
+the Hub does: preupload answers "lfs", the client asks the LFS batch API where to
+put the content, PUTs it there, asks for it to be verified, and commits a pointer
+(`lfsFile`). A commit that carries weights inline is refused, as the Hub refuses
+it. The server speaks LFS, not Xet, so clients run with HF_HUB_DISABLE_XET=1
+(tests/conftest.py sets it).
+
+A route the server does not implement answers 501 and is recorded in `unhandled`;
+the `hub` fixture fails the test when that list is not empty, so a client that
+starts calling something new is noticed instead of quietly getting a 404.
 
     server = HubServer(tokens={"hf_secret": "alice"}).start()
     os.environ["HF_ENDPOINT"] = server.url
@@ -15,6 +27,7 @@ every upload is "regular" (base64 in the commit), so no LFS or Xet is needed.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import re
@@ -34,6 +47,16 @@ _TYPES = "models|datasets|spaces"
 _REPO = r"(?P<repo>[^/]+/[^/]+|[^/]+)"
 _REV = r"(?P<rev>[^/]+)"
 _PREFIX = r"(?:(?P<type>datasets|spaces)/)?"
+LFS_PATTERNS = ("*.safetensors", "*.gguf", "*.bin", "*.pt", "*.pth", "*.onnx", "*.zip")
+"""Files the Hub stores through Git LFS (its default .gitattributes lists these and more)."""
+
+
+def is_lfs(path: str) -> bool:
+    return any(fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern) for pattern in LFS_PATTERNS)
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 def git_blob_id(content: bytes) -> str:
@@ -50,6 +73,7 @@ class Repo:
     granted: set[str] = field(default_factory=set)
     sdk: str | None = None
     hardware: str | None = None
+    secrets: dict[str, str] = field(default_factory=dict)
     commits: list[tuple[str, dict[str, bytes]]] = field(default_factory=list)
 
     @property
@@ -108,6 +132,8 @@ class HubServer:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[str] = []
         self.unhandled: list[str] = []
+        self.lfs_objects: dict[str, bytes] = {}  # sha256 -> content, once PUT and verified
+        self._lfs_pending: dict[str, bytes] = {}  # sha256 -> content PUT, not yet verified
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._http.daemon_threads = True
@@ -120,6 +146,11 @@ class HubServer:
             ("GET", rf"/api/(?P<type>{_TYPES})/{_REPO}/tree/{_REV}(?:/(?P<path>.*))?", self._tree),
             ("POST", rf"/api/(?P<type>{_TYPES})/{_REPO}/preupload/{_REV}", self._preupload),
             ("POST", rf"/api/(?P<type>{_TYPES})/{_REPO}/commit/{_REV}", self._commit),
+            ("PUT", rf"/api/(?P<type>{_TYPES})/{_REPO}/settings", self._settings),
+            ("POST", rf"/api/(?P<type>spaces)/{_REPO}/secrets", self._add_secret),
+            ("POST", rf"/{_PREFIX}{_REPO}\.git/info/lfs/objects/batch", self._lfs_batch),
+            ("PUT", r"/lfs-storage/(?P<oid>[0-9a-f]{64})", self._lfs_put),
+            ("POST", rf"/{_PREFIX}{_REPO}\.git/info/lfs/objects/verify", self._lfs_verify),
             ("GET HEAD", rf"/{_PREFIX}{_REPO}/resolve/{_REV}/(?P<path>.+)", self._resolve),
         ]
 
@@ -169,7 +200,7 @@ class HubServer:
                 except _Unauthorized:
                     return _error(401, None, "Invalid credentials in Authorization header")
         self.unhandled.append(f"{method} {target}")
-        return _error(404, None, f"no route for {method} {parts.path}")
+        return _error(501, None, f"the test Hub has no route for {method} {parts.path}")
 
     def _user(self, request: _Request) -> str | None:
         auth = request.headers.get("authorization", "")
@@ -287,11 +318,11 @@ class HubServer:
             return repo
         files = []
         for item in json.loads(request.body)["files"]:
-            existing = repo.files.get(item["path"])
-            oid = git_blob_id(existing) if existing is not None else None
-            files.append(
-                {"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oid}
-            )
+            path, existing = item["path"], repo.files.get(item["path"])
+            mode = "lfs" if is_lfs(path) else "regular"
+            # the oid the client compares with its own to skip unchanged files
+            oid = None if existing is None else (sha256 if mode == "lfs" else git_blob_id)(existing)
+            files.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
         return _json({"files": files, "commitOid": repo.sha})
 
     def _commit(self, request: _Request) -> Reply:
@@ -303,7 +334,7 @@ class HubServer:
         lines = [json.loads(line) for line in request.body.splitlines() if line.strip()]
         files = dict(repo.files)
         for line in lines[1:]:
-            error = _apply(files, line["key"], line["value"])
+            error = _apply(files, line["key"], line["value"], self.lfs_objects)
             if error:
                 return _error(400, None, error)
         sha = repo.commit(files, lines[0]["value"]["summary"])
@@ -334,7 +365,74 @@ class HubServer:
             "X-Repo-Commit": sha,
             "Content-Type": "application/octet-stream",
         }
+        if is_lfs(unquote(request.params["path"])):  # the Hub names LFS files by their sha256
+            headers["X-Linked-Etag"] = f'"{sha256(content)}"'
+            headers["X-Linked-Size"] = str(len(content))
         return Reply(200, content, headers)
+
+    def _settings(self, request: _Request) -> Reply:
+        repo = self._writable(request)
+        if isinstance(repo, Reply):
+            return repo
+        payload = json.loads(request.body)
+        if "visibility" in payload:
+            repo.private = payload["visibility"] == "private"
+        if "gated" in payload:
+            repo.gated = payload["gated"] not in (False, None)
+        return _json({})
+
+    def _add_secret(self, request: _Request) -> Reply:
+        repo = self._writable(request)
+        if isinstance(repo, Reply):
+            return repo
+        payload = json.loads(request.body)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", payload.get("key") or ""):
+            return _error(400, None, f"invalid secret name {payload.get('key')!r}")
+        repo.secrets[payload["key"]] = payload["value"]
+        return _json({})
+
+    # -- Git LFS: batch, upload (the Hub's presigned storage URL), verify ----------------
+
+    def _lfs_batch(self, request: _Request) -> Reply:
+        repo = self._writable(request)
+        if isinstance(repo, Reply):
+            return repo
+        payload = json.loads(request.body)
+        if payload.get("operation") != "upload" or payload.get("hash_algo") != "sha256":
+            return _error(400, None, "only sha256 uploads are supported")
+        prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
+        verify = f"{self.url}/{prefix}{repo.repo_id}.git/info/lfs/objects/verify"
+        objects = []
+        for item in payload["objects"]:
+            entry = {"oid": item["oid"], "size": item["size"]}
+            if item["oid"] not in self.lfs_objects:  # no actions: the Hub already has it
+                entry["actions"] = {
+                    "upload": {"href": f"{self.url}/lfs-storage/{item['oid']}"},
+                    "verify": {"href": verify},
+                }
+            objects.append(entry)
+        return _json({"transfer": "basic", "objects": objects})
+
+    def _lfs_put(self, request: _Request) -> Reply:
+        # presigned storage: no Authorization, the URL itself is the permission
+        if "authorization" in request.headers:
+            return _error(400, None, "the storage URL must not receive the Hub token")
+        oid = request.params["oid"]
+        if sha256(request.body) != oid:
+            return _error(400, None, f"content does not match its sha256 {oid}")
+        self._lfs_pending[oid] = request.body
+        return Reply(200)
+
+    def _lfs_verify(self, request: _Request) -> Reply:
+        repo = self._writable(request)
+        if isinstance(repo, Reply):
+            return repo
+        item = json.loads(request.body)
+        content = self._lfs_pending.pop(item["oid"], None)
+        if content is None or len(content) != item["size"]:
+            return _error(404, None, f"object {item['oid']} was not uploaded")
+        self.lfs_objects[item["oid"]] = content
+        return _json({})
 
 
 @dataclass
@@ -346,11 +444,19 @@ class _Request:
     body: bytes
 
 
-def _apply(files: dict[str, bytes], key: str, value: dict) -> str | None:
+def _apply(files: dict[str, bytes], key: str, value: dict, lfs: dict[str, bytes]) -> str | None:
     """Apply one commit operation; return an error message when it cannot apply."""
     path = value["path"]
     if key == "file":
-        files[path] = base64.b64decode(value["content"])
+        content = base64.b64decode(value["content"])
+        if content and is_lfs(path):
+            return f"{path}: this file must be stored with Git LFS, not in the commit"
+        files[path] = content
+    elif key == "lfsFile":
+        content = lfs.get(value["oid"])
+        if content is None or value.get("size", len(content)) != len(content):
+            return f"{path}: LFS object {value['oid']} was never uploaded and verified"
+        files[path] = content
     elif key == "deletedFile":
         if files.pop(path, None) is None:
             return f"A file with this name doesn't exist: {path}"
@@ -358,7 +464,7 @@ def _apply(files: dict[str, bytes], key: str, value: dict) -> str | None:
         for name in [p for p in files if p.startswith(path.rstrip("/") + "/")]:
             del files[name]
     else:
-        return f"unsupported commit operation {key!r} (this server accepts regular files only)"
+        return f"unsupported commit operation {key!r}"
     return None
 
 
@@ -378,6 +484,17 @@ def _tree_entries(files: dict[str, bytes], root: str, recursive: bool) -> list[d
         if recursive or len(parts) == 1:
             oid = git_blob_id(content)
             entries[path] = {"type": "file", "path": path, "size": len(content), "oid": oid}
+            if is_lfs(path):
+                pointer = (
+                    f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256(content)}"
+                )
+                pointer += f"\nsize {len(content)}\n"
+                entries[path]["oid"] = git_blob_id(pointer.encode())
+                entries[path]["lfs"] = {
+                    "oid": sha256(content),
+                    "size": len(content),
+                    "pointerSize": len(pointer),
+                }
     return list(entries.values())
 
 

@@ -17,7 +17,6 @@ from hub_server import ALICE_TOKEN, BOB_TOKEN, USER_TOKENS
 
 from textgen_core.errors import TextgenError, describe_load_error
 from textgen_core.hub.repo import (
-    deploy_space,
     download_latest_checkpoint,
     push_checkpoint,
     push_model,
@@ -47,7 +46,8 @@ RESULTS = {
 def run_python(code: str, **env: str | None) -> dict:
     """Run `code` in a fresh interpreter (so huggingface_hub reads the environment at
     import) and return the JSON object it prints last."""
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    paths = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).parent)]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     for name, value in env.items():
         environment.pop(name, None) if value is None else environment.update({name: value})
     done = subprocess.run(
@@ -124,7 +124,7 @@ def test_pushed_model_loads_with_plain_transformers_and_generates_the_same_text(
         """
         import json
         from transformers import AutoModelForCausalLM
-        from test_hub import greedy_text
+        from test_repo import greedy_text
         from textgen_core.errors import describe_load_error
 
         errors = {}
@@ -184,6 +184,53 @@ def test_adapter_only_push_uploads_the_adapter_and_a_peft_card(hub, run_dir, tmp
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(files)
     assert "model.safetensors" not in files
     assert 'library_name: "peft"' in files["README.md"].decode()
+
+
+# -- the Hub's LFS upload path ---------------------------------------------------------
+
+
+def test_weights_go_through_the_lfs_batch_api_and_unchanged_ones_are_not_sent_again(hub, run_dir):
+    push_model(run_dir, "alice/tiny")
+
+    weights = (run_dir / "model" / "model.safetensors").read_bytes()
+    assert hub.files("alice/tiny")["model.safetensors"] == weights
+    calls = hub.requests
+    assert "POST /alice/tiny.git/info/lfs/objects/batch" in calls
+    assert "POST /alice/tiny.git/info/lfs/objects/verify" in calls
+    assert sum(call.startswith("PUT /lfs-storage/") for call in calls) == 1
+
+    push_model(run_dir, "alice/tiny", commit_message="again")
+
+    assert sum(call.startswith("PUT /lfs-storage/") for call in hub.requests) == 1
+
+
+def test_the_test_hub_refuses_weights_inline_in_a_commit_as_the_hub_does(hub):
+    hub.add_repo("alice/raw", {})
+    header = {"key": "header", "value": {"summary": "inline weights"}}
+    inline = {"key": "file", "value": {"path": "model.safetensors", "content": "AAEC"}}
+    body = "\n".join(json.dumps(line) for line in (header, inline)).encode()
+
+    reply = hub.handle(
+        "POST",
+        "/api/models/alice/raw/commit/main",
+        {"authorization": f"Bearer {ALICE_TOKEN}"},
+        body,
+    )
+
+    assert reply.status == 400 and b"Git LFS" in reply.body
+    assert "model.safetensors" not in hub.files("alice/raw")
+
+
+def test_a_route_the_test_hub_lacks_is_answered_501_and_recorded(hub):
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    hub.add_repo("alice/raw", {})
+    with pytest.raises(HfHubHTTPError, match="501"):
+        HfApi(endpoint=hub.url, token=ALICE_TOKEN).list_repo_refs("alice/raw")
+
+    assert hub.unhandled == ["GET /api/models/alice/raw/refs"]
+    hub.unhandled.clear()  # recorded on purpose here; any other test would fail on it
 
 
 # -- tokens and failures -----------------------------------------------------------------
@@ -325,7 +372,7 @@ def test_offline_mode_with_nothing_cached_says_to_unset_it(hub):
     assert "HF_HUB_OFFLINE=1" in outcome["error"] and "alice/tiny" in outcome["error"]
 
 
-# -- checkpoints and the Space -------------------------------------------------------------
+# -- checkpoints -----------------------------------------------------------------------------
 
 
 def make_checkpoint(parent: Path, name: str, step: int) -> Path:
@@ -363,38 +410,6 @@ def test_download_latest_checkpoint_is_none_when_nothing_was_pushed(hub, run_dir
 def test_download_latest_checkpoint_from_an_unknown_repo_names_it(hub, tmp_path):
     with pytest.raises(TextgenError, match="alice/nope"):
         download_latest_checkpoint("alice/nope", tmp_path)
-
-
-def test_deploy_space_uploads_app_package_requirements_and_readme(hub, tmp_path):
-    project = tmp_path / "project"
-    (project / "textgen_core" / "__pycache__").mkdir(parents=True)
-    (project / "app.py").write_text("import textgen_core\n")
-    (project / "textgen_core" / "__init__.py").write_text("")
-    (project / "textgen_core" / "hub.py").write_text("# hub\n")
-    (project / "textgen_core" / "__pycache__" / "hub.cpython-311.pyc").write_bytes(b"\0")
-    (project / "textgen_core" / "notes.txt").write_text("not code")
-    shutil.copytree(ROOT / "spaces", project / "spaces")
-
-    url = deploy_space("alice/textgen-demo", project_root=project)
-
-    assert url == f"{hub.url}/spaces/alice/textgen-demo"
-    space = hub.repo("alice/textgen-demo", "space")
-    assert (space.sdk, space.hardware, space.private) == ("gradio", "t4-small", False)
-    files = hub.files("alice/textgen-demo", "space")
-    assert set(files) - {".gitattributes"} == {
-        "app.py",
-        "requirements.txt",
-        "README.md",
-        "textgen_core/__init__.py",
-        "textgen_core/hub.py",
-    }
-    assert files["README.md"] == (ROOT / "spaces" / "README.md").read_bytes()
-    assert files["requirements.txt"] == (ROOT / "spaces" / "requirements.txt").read_bytes()
-
-
-def test_deploy_space_names_a_missing_file(hub, tmp_path):
-    with pytest.raises(TextgenError, match="app.py"):
-        deploy_space("alice/space", project_root=tmp_path)
 
 
 # -- the model card and the Space settings ---------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from pathlib import Path
 
@@ -21,10 +22,17 @@ def _is_loopback(host: str) -> bool:
 
 def add_app_flags(p: argparse.ArgumentParser) -> None:
     """The flags of `textgen app` and `python app.py`."""
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    p.add_argument("--port", type=int, default=7860, help="default %(default)s")
+    env = os.environ.get  # a Space sets the address and port, and the login as a secret
+    host, port = env("GRADIO_SERVER_NAME", "127.0.0.1"), int(env("GRADIO_SERVER_PORT", "7860"))
+    p.add_argument("--host", default=host, help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=int, default=port, help="default %(default)s")
     p.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
-    p.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    p.add_argument(
+        "--auth",
+        metavar="USER:PASS",
+        default=env("TEXTGEN_AUTH") or None,
+        help="require this login (default: the TEXTGEN_AUTH variable, if set)",
+    )
     p.add_argument("--max-file-mb", type=float, default=50, help="per uploaded file")
     p.add_argument("--max-total-mb", type=float, default=200, help="per upload, all files")
     p.add_argument("--max-new-tokens", type=int, default=512, help="cap for generation")

@@ -128,16 +128,39 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy_space(args: argparse.Namespace) -> int:
-    from textgen_core.hub.repo import deploy_space
-
-    root = Path(__file__).resolve().parent.parent
-    url = deploy_space(
-        args.space_id,
-        project_root=root,
-        hardware=args.hardware or None,
-        private=args.private,
-        token=args.token,
+    from textgen_core.hub.space import (
+        DEMO_HARDWARE,
+        STUDIO_HARDWARE,
+        deploy_demo_space,
+        deploy_space,
     )
+
+    root = Path(__file__).resolve().parent.parent.parent  # the project: app.py, spaces/
+    if args.public and args.private:
+        raise TextgenError("--public/--private: give one of them")
+    if args.model:
+        url = deploy_demo_space(
+            args.space_id,
+            args.model,
+            project_root=root,
+            revision=args.revision,
+            hardware=DEMO_HARDWARE if args.hardware is None else args.hardware or None,
+            private=args.private,
+            auth=args.auth,
+            token=args.token,
+            warn=_warn,
+        )
+    else:
+        if args.revision:
+            raise TextgenError("--revision: only with --model (the model revision a demo serves)")
+        url = deploy_space(
+            args.space_id,
+            project_root=root,
+            hardware=STUDIO_HARDWARE if args.hardware is None else args.hardware or None,
+            public=args.public,
+            auth=args.auth,
+            token=args.token,
+        )
     print(url)
     return 0
 
@@ -302,10 +325,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     p.set_defaults(func=cmd_push)
 
-    p = sub.add_parser("deploy-space", help="create a Hugging Face Space running the web app")
+    p = sub.add_parser(
+        "deploy-space",
+        help="create a Hugging Face Space: the studio (the web app, private) or, with "
+        "--model, a public demo of one model",
+    )
     p.add_argument("space_id", metavar="USER/SPACE")
-    p.add_argument("--hardware", default="t4-small", help="Space hardware ('' = free CPU)")
-    p.add_argument("--private", action="store_true")
+    p.add_argument(
+        "--model",
+        metavar="USER/MODEL",
+        help="deploy a generate-only demo of this Hub model (pushed with textgen push) "
+        "instead of the studio",
+    )
+    p.add_argument("--revision", help="with --model: the model commit to serve (default: newest)")
+    p.add_argument(
+        "--hardware",
+        default=None,
+        help="Space hardware (default: t4-small for the studio, cpu-basic for a demo; '' = free CPU)",
+    )
+    p.add_argument("--private", action="store_true", help="private Space (the studio's default)")
+    p.add_argument(
+        "--public",
+        action="store_true",
+        help="public studio; needs --auth, so strangers cannot train on your hardware",
+    )
+    p.add_argument(
+        "--auth",
+        metavar="USER:PASS",
+        help="require this login; stored as the Space secret TEXTGEN_AUTH, never in a file",
+    )
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     p.set_defaults(func=cmd_deploy_space)
 

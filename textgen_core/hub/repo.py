@@ -1,5 +1,5 @@
 """The Hugging Face Hub: push trained models and checkpoints, pull checkpoints back,
-deploy the Space, and explain Hub failures as one-line `TextgenError`s.
+and explain Hub failures as one-line `TextgenError`s (Spaces: `space.py`).
 
 The endpoint is `HF_ENDPOINT` as it is when each call is made (default
 https://huggingface.co), so a mirror or a local test Hub works even when it was
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
 __all__ = [
-    "deploy_space",
     "download_latest_checkpoint",
     "push_checkpoint",
     "push_model",
@@ -33,7 +32,7 @@ __all__ = [
     "resolve_token",
 ]
 
-RUN_FILES = ("results.json", "loss.png")
+RUN_FILES = ("results.json", "loss.png", "samples.jsonl")
 """Files of a run folder that travel with the model (besides the card, README.md)."""
 LATEST_CHECKPOINT = "checkpoints/latest.json"
 """Pointer to the newest checkpoint in a repo, written with every checkpoint push."""
@@ -137,41 +136,6 @@ def download_latest_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def deploy_space(
-    space_id: str,
-    *,
-    project_root: Path,
-    hardware: str | None = "t4-small",
-    private: bool = False,
-    token: str | None = None,
-) -> str:
-    """Create (or update) a Gradio Space running this project's app; return the Space URL.
-
-    Uploads app.py, the textgen_core package (Python files), spaces/requirements.txt as
-    requirements.txt and spaces/README.md (the Space settings) as README.md. `hardware`
-    (e.g. "t4-small") is requested when the Space is created; None keeps the free CPU."""
-    files = _space_files(Path(project_root))
-    token = _require_token(token, space_id)
-    _refuse_token_inside(files, token)
-    with _hub_errors(f"cannot deploy the Space {space_id}", space_id):
-        api = _api(token)
-        url = api.create_repo(
-            space_id,
-            repo_type="space",
-            space_sdk="gradio",
-            space_hardware=hardware,
-            private=private,
-            exist_ok=True,
-        )
-        api.create_commit(
-            url.repo_id,
-            repo_type="space",
-            operations=_additions(files),
-            commit_message="Deploy textgen app",
-        )
-    return f"{hub_endpoint()}/spaces/{url.repo_id}"
-
-
 # -- what goes into a repo ---------------------------------------------------------------
 
 
@@ -214,24 +178,6 @@ def _model_card(run_dir: Path | None, adapter_only: bool) -> Path | bytes:
         results = json.loads(results_file.read_text(encoding="utf-8"))
     config = results.get("config") or {}
     return render_model_card(results, config, repo_id=None, adapter=adapter_only).encode()
-
-
-def _space_files(root: Path) -> Upload:
-    required: Upload = {
-        "app.py": root / "app.py",
-        "requirements.txt": root / "spaces" / "requirements.txt",
-        "README.md": root / "spaces" / "README.md",
-    }
-    missing = [str(path) for path in required.values() if not Path(path).is_file()]
-    if missing:
-        raise TextgenError(f"cannot deploy: missing {', '.join(missing)} under {root}")
-    package = root / "textgen_core"
-    sources = {
-        f"textgen_core/{rel}": path
-        for rel, path in _folder_files(package)
-        if rel.endswith(".py") and "__pycache__" not in rel
-    }
-    return {**required, **sources}
 
 
 def _folder_files(folder: Path) -> Iterator[tuple[str, Path]]:

@@ -30,6 +30,17 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--text-column", default=d.text_column, help="its text column (default %(default)s)"
     )
+    add_doc_separator_flag(p)
+
+
+def add_doc_separator_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--doc-separator",
+        metavar="STRING",
+        default=DataConfig().doc_separator,
+        help="cut each file into documents at this string (e.g. '***' between poems); "
+        "the split by document then uses them (default: one file, one document)",
+    )
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
@@ -42,6 +53,7 @@ def data_config(args: argparse.Namespace) -> DataConfig:
         dataset_config=args.dataset_config,
         dataset_split=args.dataset_split,
         text_column=args.text_column,
+        doc_separator=args.doc_separator,
     )
 
 

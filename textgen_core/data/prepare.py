@@ -240,5 +240,5 @@ def prepare(
 ) -> tuple[Corpus, Splits]:
     """Files -> splits, the whole data pipeline in one call."""
     cfg.validate()
-    corpus = load_corpus(paths)
+    corpus = load_corpus(paths, doc_separator=cfg.doc_separator)
     return corpus, make_splits(corpus, tokenizer, cfg, quiet=quiet, cache=cache)

@@ -17,6 +17,7 @@ from transformers import (
 )
 
 from textgen_core.config import TrainConfig
+from textgen_core.data.file_table import file_rows, format_file_table, tokens_per_file
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
 from textgen_core.errors import TextgenError
@@ -144,12 +145,17 @@ def prepare_data(paths, cfg: TrainConfig, *, warn=print, quiet: bool = False):
     """(corpus, tokenizer, splits) of the files under `paths`, skipped files
     named through `warn`. Every process of a distributed run prepares the same
     seeded splits (from the data cache when it holds them)."""
-    corpus = load_corpus(paths)
+    corpus = load_corpus(paths, doc_separator=cfg.data.doc_separator)
     for skipped in corpus.skipped:
         warn(f"warning: skipped {skipped.path}: {skipped.reason}")
     corpus.require_text()
     tokenizer = load_tokenizer(cfg.model, revision=cfg.revision)
-    return corpus, tokenizer, make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
+    splits = make_splits(corpus, tokenizer, cfg.data, quiet=quiet)
+    corpus.file_table = file_rows(
+        corpus, dict(zip(splits.files, tokens_per_file(splits), strict=True))
+    )
+    warn(format_file_table(corpus.file_table))
+    return corpus, tokenizer, splits
 
 
 def score_on_test(paths, model_folder, cfg: TrainConfig, *, quiet: bool = False) -> dict:
@@ -247,6 +253,7 @@ def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) ->
         "train_tokens_per_second": tokens_this_run / seconds if seconds > 0 else 0.0,
         "files_used": corpus.files_used,
         "files_skipped": [{"path": s.path, "reason": s.reason} for s in corpus.skipped],
+        "file_table": corpus.file_table or file_rows(corpus),
         "config": cfg.to_dict(),
     }
 

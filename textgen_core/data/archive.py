@@ -77,10 +77,10 @@ def scan_zip(
     with zf:
         for info in zf.infolist():
             shown = f"{path}/{info.filename}"
-            if info.is_dir() or _hidden(info.filename):
-                continue  # as hidden files in a folder are
             if _unsafe(info.filename):
                 reason = "unsafe name in the archive (absolute or with ..); not read"
+            elif info.is_dir() or _hidden(info.filename):
+                continue  # as hidden files in a folder are
             elif info.flag_bits & 0x1:
                 reason = "encrypted in the archive (needs a password)"
             elif info.filename.startswith("__MACOSX/"):

@@ -9,7 +9,9 @@ from textgen_core.data.documents import split_documents
 from textgen_core.data.ingest import load_corpus
 from textgen_core.errors import TextgenError
 
-POEMS = [f"Poem {i}\nThe sea was grey at dawn, and number {i} was the boat\n" * 6 for i in range(30)]
+POEMS = [
+    f"Poem {i}\nThe sea was grey at dawn, and number {i} was the boat\n" * 6 for i in range(30)
+]
 
 
 def test_a_file_of_poems_becomes_one_document_per_poem(tmp_path):

@@ -44,13 +44,16 @@ def test_legacy_encodings_are_found_decoded_and_named(tmp_path, text, encoding, 
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b"\x10\x00\x00\x00\x00\x00\x00\x00" + b'{"w": {}}' + bytes(8), "safetensors model weights"),
+        (
+            b"\x10\x00\x00\x00\x00\x00\x00\x00" + b'{"w": {}}' + bytes(8),
+            "safetensors model weights",
+        ),
         (b"\x80\x04\x95" + bytes(30), "Python pickle"),
         (b"SQLite format 3\x00" + bytes(100), "SQLite database"),
         (b"GGUF\x03\x00\x00\x00" + bytes(40), "GGUF model weights"),
         (b"\x7fELF\x02\x01\x01" + bytes(64), "executable (ELF)"),
         (b"MZ\x90\x00\x03" + bytes(64), "executable (Windows)"),
-        ("text with \x01\x02\x03\x04 controls\x05\x06\x07\x08".encode() * 20, "control characters"),
+        (b"text with \x01\x02\x03\x04 controls\x05\x06\x07\x08" * 20, "control characters"),
     ],
 )
 def test_binary_files_are_skipped_naming_what_they_look_like(tmp_path, content, reason):

@@ -33,7 +33,13 @@ import time
 import zipfile
 from pathlib import Path
 
-from textgen_core.app.uploads import StoredFile, UploadLimits, store_uploads, usable_or_raise
+from textgen_core.app.uploads import (
+    StoredFile,
+    UploadLimits,
+    shown,
+    store_uploads,
+    usable_or_raise,
+)
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.train.report import read_json, write_json
@@ -126,7 +132,7 @@ class JobStore:
             "losses": _losses(folder / "run" / "metrics.jsonl"),
             "sample": progress.get("sample"),
             "results": _rename_paths(results, names) if done else None,
-            "error": state.get("error"),
+            "error": shown(state["error"], names) if state.get("error") else None,
             "model": job["config"]["model"],
             "files": [f["name"] for f in job["files"]],
             "created": job["created"],
@@ -202,7 +208,7 @@ class JobStore:
         folder = self.jobs / job_id
         try:
             stored = store_uploads(sources, folder / "uploads", limits)
-            usable_or_raise(folder / "uploads", stored)
+            usable_or_raise(folder / "uploads", stored, cfg.data)
         except BaseException:
             _remove_tree(folder)
             raise
@@ -361,15 +367,23 @@ def _losses(path: Path) -> dict[str, list[list[float]]]:
 def _rename_paths(results: dict, names: dict[str, str]) -> dict:
     """Results with the stored files' paths replaced by the names people gave them."""
     results = dict(results)
-    results["files_used"] = [names.get(p, p) for p in results.get("files_used", [])]
+    results["files_used"] = [shown(p, names) for p in results.get("files_used", [])]
     # "file", not "path": API clients take any {"path": ...} object for a file to download
     results["files_skipped"] = [
-        {"file": names.get(s["path"], s["path"]), "reason": s["reason"]}
+        {"file": shown(s["path"], names), "reason": shown(s["reason"], names)}
         for s in results.get("files_skipped", [])
     ]
     results["test_per_file"] = {
-        names.get(p, p): v for p, v in results.get("test_per_file", {}).items()
+        shown(p, names): v for p, v in results.get("test_per_file", {}).items()
     }
+    results["file_table"] = [
+        {
+            **{k: v for k, v in row.items() if k != "path"},
+            "file": shown(row["path"], names),
+            **({"reason": shown(row["reason"], names)} if "reason" in row else {}),
+        }
+        for row in results.get("file_table", [])
+    ]
     results.pop("best_checkpoint", None)
     return results
 

@@ -48,21 +48,24 @@ def file_rows(corpus: Corpus, tokens: dict[str, int] | None = None) -> list[dict
 
 
 def format_file_table(rows: list[dict], limit: int = SHOWN_ROWS) -> str:
-    """The rows as an aligned text table, at most `limit` of them."""
-    lines = []
-    for row in rows[:limit]:
+    """The rows as an aligned text table (file, status, kind, documents,
+    tokens; a skipped file's reason in place of its kind), at most `limit`."""
+    shown = rows[:limit]
+    cells = [("file", "status", "kind / reason", "documents", "tokens")]
+    for row in shown:
         if row["status"] == "used":
-            tokens = "" if row.get("tokens") is None else f"{row['tokens']:,} tokens"
-            docs = row.get("documents")
-            detail = (
-                f"{row['kind']}; {docs} document{'s' if docs != 1 else ''}" if docs else row["kind"]
+            tokens = "" if row.get("tokens") is None else f"{row['tokens']:,}"
+            cells.append(
+                (row["path"], "used", row["kind"], str(row.get("documents") or ""), tokens)
             )
-            lines.append((row["path"], "used", detail, tokens))
         else:
-            lines.append((row["path"], "skipped", row["reason"], ""))
-    width = min(60, max((len(line[0]) for line in lines), default=4))
-    text = [f"{'file':<{width}}  {'status':<7}  kind / reason"]
-    text += [f"{p:<{width}}  {s:<7}  {d}{'  ' + t if t else ''}" for p, s, d, t in lines]
+            cells.append((row["path"], "skipped", row["reason"], "", ""))
+    used = [c for c in cells if c[1] != "skipped"]  # a reason may run on past the column
+    widths = [min(60, max(len(c[0]) for c in cells)), 7, max(len(c[2]) for c in used)]
+    lines = [
+        f"{p:<{widths[0]}}  {s:<{widths[1]}}  {k:<{widths[2]}}  {d:>9}  {t:>10}".rstrip()
+        for p, s, k, d, t in cells
+    ]
     if len(rows) > limit:
-        text.append(f"... and {len(rows) - limit} more files (all in results.json: file_table)")
-    return "\n".join(text)
+        lines.append(f"... and {len(rows) - limit} more files (all in results.json: file_table)")
+    return "\n".join(lines)

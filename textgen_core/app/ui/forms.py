@@ -48,7 +48,14 @@ def whole(name: str, value) -> int:
     return int(parsed)
 
 
-def train_config(model, epochs, batch_size, lr, chunk_size, use_lora, warmup=0.1, seed=42):
+def doc_separator(value) -> str | None:
+    """The form's document separator: None when left empty."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def train_config(
+    model, epochs, batch_size, lr, chunk_size, use_lora, warmup=0.1, seed=42, separator=None
+):
     """The TrainConfig of the form's (or the API's) values."""
     if not (model or "").strip():
         raise gr.Error(f"model: give a base model ({MODEL_HINT})", print_exception=False)
@@ -61,7 +68,11 @@ def train_config(model, epochs, batch_size, lr, chunk_size, use_lora, warmup=0.1
         warmup_ratio=number("warmup", warmup),
         seed=seed,
         lora=LoraConfig() if use_lora else None,
-        data=DataConfig(chunk_size=whole("chunk_size", chunk_size), seed=seed),
+        data=DataConfig(
+            chunk_size=whole("chunk_size", chunk_size),
+            seed=seed,
+            doc_separator=doc_separator(separator),
+        ),
     )
 
 

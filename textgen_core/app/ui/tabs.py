@@ -15,12 +15,13 @@ from textgen_core.model.cache import ModelCache
 
 def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     files = gr.File(
-        label=f"Text files (.txt, .md, .rst, .csv, .jsonl; up to {max_file_mb:.0f} MB each)",
+        label="Your files: any text (any name), Word, OpenDocument, PDF, EPUB, HTML, "
+        f"subtitles, .csv/.jsonl, or a .zip of them; up to {max_file_mb:.0f} MB each",
         file_count="multiple",
         type="filepath",
     )
     table = gr.Dataframe(
-        headers=["file", "status", "reason", "tokens"], label="Files", interactive=False
+        headers=["file", "status", "reason", "tokens", "kind"], label="Files", interactive=False
     )
     summary = gr.Markdown("Upload text files to see what training would use.")
     with gr.Row():
@@ -33,6 +34,10 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
         chunk = gr.Number(value=200, label="Chunk size (tokens)", precision=0)
         seed = gr.Number(value=42, label="Seed", precision=0)
         lora = gr.Checkbox(value=False, label="LoRA (train a small adapter)")
+        separator = gr.Textbox(
+            label="Document separator",
+            info="cut each file into documents at this text (e.g. a line of asterisks between poems)",
+        )
     with gr.Row():
         start = gr.Button("Start training", variant="primary")
         cancel = gr.Button("Cancel", variant="stop")
@@ -56,8 +61,9 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     api_start, api_status, api_job = gr.Button(**hidden), gr.Button(**hidden), gr.Textbox(**hidden)
     private = {"api_visibility": "private"}
     for trigger in (files.change, chunk.change, seed.change, model.submit, model.blur):
-        trigger(h.preview, [files, model, chunk, seed], [table, summary], **private)
-    form = [files, model, epochs, batch, lr, warmup, chunk, seed, lora]
+        trigger(h.preview, [files, model, chunk, seed, separator], [table, summary], **private)
+    separator.blur(h.preview, [files, model, chunk, seed, separator], [table, summary], **private)
+    form = [files, model, epochs, batch, lr, warmup, chunk, seed, lora, separator]
     start.click(h.start_from_form, form, [job_id, remembered], **private)
     api_inputs = [files, model, epochs, batch, lr, chunk, lora]
     api_start.click(h.start_training, api_inputs, api_job, api_name="start_training")

@@ -138,6 +138,11 @@ _worker = Worker()
 atexit.register(_worker.stop)
 
 
+def stop_worker() -> None:
+    """End this process's extraction worker now (a new one starts when needed)."""
+    _worker.stop()
+
+
 def run_limited(module: str, function: str, arg, limits: Limits):
     """`module.function(arg)` (JSON in, JSON out) in the capped worker process."""
     return _worker.call(module, function, arg, limits)

@@ -68,3 +68,13 @@ def test_text_that_happens_to_start_like_a_binary_signature_is_still_text(tmp_pa
     (tmp_path / "mz").write_text("MZ is how the old letters were signed.\n")
     (tmp_path / "id3").write_text("ID3 tags are what this essay is about.\n")
     assert len(load_corpus([tmp_path]).documents) == 2
+
+
+def test_a_csv_in_a_legacy_encoding_is_read_again_the_same(tmp_path):
+    rows = "text\n" + "".join(f'"{line}"\n' for line in FRENCH.split(". "))
+    (tmp_path / "letters.csv").write_bytes(rows.encode("cp1252"))
+    corpus = load_corpus([tmp_path])
+    texts = [d.text for d in corpus.documents]
+    assert texts == [d.text for d in corpus.documents]  # read again from disk: the same
+    assert "".join(texts).count("é") == FRENCH.count("é")
+    assert corpus.kinds[str(tmp_path / "letters.csv")] == "CSV table, 3 texts"

@@ -111,7 +111,7 @@ class Source:
             for text in self.texts:
                 yield Document(self.path, text)
         elif self.archive is None and Path(self.path).suffix.lower() in TABLE_SUFFIXES:
-            for text in read_table(Path(self.path)):
+            for text in read_table(Path(self.path), self.encoding):
                 yield Document(self.path, text)
         else:
             whole = self._whole()
@@ -158,6 +158,6 @@ def table_texts(name: str, text: str) -> list[str]:
     return texts
 
 
-def read_table(path: Path) -> list[str]:
-    """The non-empty texts of a CSV or JSONL file."""
-    return table_texts(path.name, decode(path.read_bytes()))
+def read_table(path: Path, encoding: str | None = None) -> list[str]:
+    """The non-empty texts of a CSV or JSONL file (UTF-8 unless `encoding`)."""
+    return table_texts(path.name, decode(path.read_bytes(), encoding))

@@ -101,8 +101,8 @@ def _table_kind(name: str, rows: int) -> str:
 
 
 def scan_file(path: Path, options: ScanOptions | None = None) -> list[Source]:
-    """The sources of one file (a zip archive gives one per member, its
-    unreadable members in `skipped`); TextgenError with the reason to skip it."""
+    """The source of one file, in a list; TextgenError with the reason to
+    skip it, or `archive.IsArchive` for a zip to read member by member."""
     options = options or ScanOptions()
     with open(path, "rb") as f:
         head = f.read(_HEAD)
@@ -111,16 +111,21 @@ def scan_file(path: Path, options: ScanOptions | None = None) -> list[Source]:
         found = registry.extract(path, module, options.limits)
         return [_extracted(str(path), found, options.doc_separator)]
     if path.suffix.lower() in TABLE_SUFFIXES:
-        texts = table_texts(path.name, _table_text(path.read_bytes()))
+        text, encoding = _table_text(path.read_bytes())
+        texts = table_texts(path.name, text)
         kind = _table_kind(path.name, len(texts))
-        return [_nonempty(Source(str(path), len(texts), text_digest(texts), kind=kind))]
+        digest = text_digest(texts)
+        return [_nonempty(Source(str(path), len(texts), digest, kind=kind, encoding=encoding))]
     if path.suffix.lower() == ".zip" or head.startswith(b"PK\x03\x04"):
         raise archive.IsArchive
     chunks = lambda: _file_chunks(path)  # noqa: E731
     count, digest, encoding, kind = scan_text(chunks, head, options.doc_separator)
-    source = Source(str(path), count, digest, kind=kind, encoding=encoding)
-    source.separator = options.doc_separator
-    return [_nonempty(source)]
+    separator = options.doc_separator
+    return [
+        _nonempty(
+            Source(str(path), count, digest, kind=kind, encoding=encoding, separator=separator)
+        )
+    ]
 
 
 def _file_chunks(path: Path):
@@ -128,14 +133,15 @@ def _file_chunks(path: Path):
         yield from iter(lambda: f.read(1 << 22), b"")
 
 
-def _table_text(raw: bytes) -> str:
+def _table_text(raw: bytes) -> tuple[str, str | None]:
+    """A table file's text and its encoding (None: UTF-8)."""
     try:
-        return decode(raw)
+        return decode(raw), None
     except NotUtf8:
         encoding = legacy_encoding(raw[:SNIFF_BYTES])
         if encoding is None:
             raise
-        return decode(raw, encoding)
+        return decode(raw, encoding), encoding
 
 
 def scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, options: ScanOptions):
@@ -159,14 +165,22 @@ def scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, options:
             found = registry.extract(target, module, options.limits)
         return _extracted(shown, found, options.doc_separator)
     if suffix in TABLE_SUFFIXES:
-        texts = table_texts(info.filename, _table_text(zf.read(info)))
+        texts = table_texts(info.filename, _table_text(zf.read(info))[0])
         kind = _table_kind(info.filename, len(texts))
         return _nonempty(Source(shown, len(texts), text_digest(texts), kind=kind, texts=texts))
     chunks = lambda: member_chunks(zf.filename, info.filename)  # noqa: E731
     count, digest, encoding, kind = scan_text(chunks, head, options.doc_separator)
-    source = Source(shown, count, digest, kind=kind, encoding=encoding, archive=zf.filename)
-    source.separator = options.doc_separator
-    return _nonempty(source)
+    return _nonempty(
+        Source(
+            shown,
+            count,
+            digest,
+            kind=kind,
+            encoding=encoding,
+            separator=options.doc_separator,
+            archive=zf.filename,
+        )
+    )
 
 
 _NESTED = "archive inside an archive; unpack it and give the folder"

@@ -174,3 +174,18 @@ def test_fingerprint_follows_the_texts_and_optionally_their_paths(corpus_dir, tm
     first = sorted(p for p in moved.rglob("*") if p.is_file())[0]
     first.write_text(first.read_text() + "\nOne line more.\n")
     assert load_corpus([moved]).fingerprint(paths=False) != original.fingerprint(paths=False)
+
+
+def test_json_and_parquet_give_one_document_per_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "a.json").write_text(json.dumps([{"text": "first"}, {"text": " "}, "second"]))
+    pq.write_table(pa.table({"id": [1, 2], "text": ["third", "fourth"]}), tmp_path / "b.parquet")
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "c.parquet")
+    (tmp_path / "d.json").write_text(json.dumps({"title": "no text"}))
+    corpus = load_corpus([tmp_path])
+    assert [d.text for d in corpus.documents] == ["first", "second", "third", "fourth"]
+    assert corpus.kinds[str(tmp_path / "b.parquet")] == "Parquet, 2 texts"
+    assert "no 'text' column (columns: ['body'])" in reasons(corpus)["c.parquet"]
+    assert "give a list like" in reasons(corpus)["d.json"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from textgen_core.data.decoding import decode, decode_blocks, read_blocks
 from textgen_core.errors import TextgenError
 
-TABLE_SUFFIXES = {".csv", ".jsonl"}
+TABLE_SUFFIXES = {".csv", ".jsonl", ".json", ".parquet"}
 MEMBER_BLOCK_BYTES = 1 << 22
 
 
@@ -136,8 +136,47 @@ def text_digest(texts) -> str:
     return outer.hexdigest()
 
 
+def _json_texts(text: str) -> list[str]:
+    """A JSON file's texts: a list of {"text": ...} records (or of strings),
+    or one such record."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TextgenError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    records = data if isinstance(data, list) else [data]
+    texts = []
+    for number, record in enumerate(records):
+        if isinstance(record, dict) and isinstance(record.get("text"), str):
+            texts.append(record["text"])
+        elif isinstance(record, str):
+            texts.append(record)
+        else:
+            raise TextgenError(
+                f"JSON item {number} is neither a string nor an object with a string 'text' "
+                'field; give a list like [{"text": "..."}, ...]'
+            )
+    return [t for t in texts if t.strip()]
+
+
+def parquet_texts(path: Path) -> list[str]:
+    """The non-empty values of a Parquet file's `text` column."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+        if "text" not in schema.names:
+            raise TextgenError(f"Parquet file has no 'text' column (columns: {schema.names})")
+        values = pq.read_table(path, columns=["text"]).column("text").to_pylist()
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise TextgenError(f"damaged Parquet file ({exc})") from None
+    return [v for v in values if isinstance(v, str) and v.strip()]
+
+
 def table_texts(name: str, text: str) -> list[str]:
-    """The `text` column of a CSV or the `text` field of each JSONL line."""
+    """The `text` column of a CSV, the `text` field of each JSONL line, or the
+    texts of a JSON file."""
+    if name.lower().endswith(".json"):
+        return _json_texts(text)
     if name.lower().endswith(".csv"):
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or "text" not in reader.fieldnames:
@@ -159,5 +198,8 @@ def table_texts(name: str, text: str) -> list[str]:
 
 
 def read_table(path: Path, encoding: str | None = None) -> list[str]:
-    """The non-empty texts of a CSV or JSONL file (UTF-8 unless `encoding`)."""
+    """The non-empty texts of a CSV, JSONL, JSON or Parquet file (UTF-8 unless
+    `encoding`)."""
+    if path.suffix.lower() == ".parquet":
+        return parquet_texts(path)
     return table_texts(path.name, decode(path.read_bytes(), encoding))

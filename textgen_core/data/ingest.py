@@ -73,7 +73,7 @@ class Corpus:
             raise TextgenError(
                 "no usable text: every file was skipped (reasons above); give text "
                 "files (any name), Word, OpenDocument, PDF, EPUB, HTML or subtitle files, "
-                "a .csv/.jsonl with a text column, or a .zip of these"
+                "a .csv/.jsonl/.json/.parquet with a text column, or a .zip of these"
             )
 
     @property

@@ -29,6 +29,7 @@ from textgen_core.data.documents import (
     Skipped,
     Source,
     member_chunks,
+    parquet_texts,
     split_documents,
     table_texts,
     text_digest,
@@ -95,8 +96,11 @@ def _extracted(path: str, found, separator: str | None) -> Source:
     return _nonempty(Source(path, len(texts), text_digest(texts), kind=found.kind, texts=texts))
 
 
+_TABLE_KINDS = {".csv": "CSV table", ".jsonl": "JSON Lines", ".json": "JSON", ".parquet": "Parquet"}
+
+
 def _table_kind(name: str, rows: int) -> str:
-    what = "CSV table" if name.lower().endswith(".csv") else "JSON Lines"
+    what = _TABLE_KINDS[Path(name).suffix.lower()]
     return f"{what}, {rows} text{'s' if rows != 1 else ''}"
 
 
@@ -111,11 +115,7 @@ def scan_file(path: Path, options: ScanOptions | None = None) -> list[Source]:
         found = registry.extract(path, module, options.limits)
         return [_extracted(str(path), found, options.doc_separator)]
     if path.suffix.lower() in TABLE_SUFFIXES:
-        text, encoding = _table_text(path.read_bytes())
-        texts = table_texts(path.name, text)
-        kind = _table_kind(path.name, len(texts))
-        digest = text_digest(texts)
-        return [_nonempty(Source(str(path), len(texts), digest, kind=kind, encoding=encoding))]
+        return [_table_source(path)]
     if path.suffix.lower() == ".zip" or head.startswith(b"PK\x03\x04"):
         raise archive.IsArchive
     chunks = lambda: _file_chunks(path)  # noqa: E731
@@ -126,6 +126,19 @@ def scan_file(path: Path, options: ScanOptions | None = None) -> list[Source]:
             Source(str(path), count, digest, kind=kind, encoding=encoding, separator=separator)
         )
     ]
+
+
+def _table_source(path: Path) -> Source:
+    encoding = None
+    if path.suffix.lower() == ".parquet":
+        texts = parquet_texts(path)
+    else:
+        text, encoding = _table_text(path.read_bytes())
+        texts = table_texts(path.name, text)
+    kind = _table_kind(path.name, len(texts))
+    return _nonempty(
+        Source(str(path), len(texts), text_digest(texts), kind=kind, encoding=encoding)
+    )
 
 
 def _file_chunks(path: Path):
@@ -164,6 +177,8 @@ def scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, options:
                 raise TextgenError(_NESTED)
             found = registry.extract(target, module, options.limits)
         return _extracted(shown, found, options.doc_separator)
+    if suffix == ".parquet":
+        raise TextgenError("Parquet file inside an archive; unpack it and give the folder")
     if suffix in TABLE_SUFFIXES:
         texts = table_texts(info.filename, _table_text(zf.read(info))[0])
         kind = _table_kind(info.filename, len(texts))

@@ -56,11 +56,12 @@ def test_the_same_passage_gives_the_same_words_in_every_format(tmp_path, fmt, gp
     assert abs(tokens - reference) <= 0.03 * reference, (tokens, reference)
 
 
-def test_a_pdf_without_its_extension_and_a_word_file_renamed_are_recognised(tmp_path):
+def test_documents_without_their_extension_are_recognised_by_content(tmp_path):
     pdf = write_format(tmp_path, "pdf").rename(tmp_path / "report")
     docx = write_format(tmp_path, "docx").rename(tmp_path / "letter.bin")
+    html = write_format(tmp_path, "html").rename(tmp_path / "index")
     kinds = load_corpus([tmp_path]).kinds
-    assert kinds == {str(pdf): "PDF, 1 page", str(docx): "Word document"}
+    assert kinds == {str(pdf): "PDF, 1 page", str(docx): "Word document", str(html): "HTML page"}
 
 
 def test_epub_chapters_are_documents_in_spine_order(tmp_path):

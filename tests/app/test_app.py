@@ -99,7 +99,7 @@ def test_binary_and_empty_uploads_are_refused_with_the_reason(client, tiny_model
     binary.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 4)
     empty = tmp_path / "blank.txt"
     empty.write_bytes(b"")
-    with pytest.raises(AppError, match=r"scan.txt: binary file \(PDF document\)"):
+    with pytest.raises(AppError, match=r"scan.txt: damaged PDF"):
         start(client, [binary], tiny_model)
     with pytest.raises(AppError, match="blank.txt: empty or whitespace-only"):
         start(client, [empty], tiny_model)

@@ -76,3 +76,34 @@ def test_preview_says_when_the_corpus_is_too_small_to_split(tmp_path):
     tiny.write_text("Only a few words here.")
     shown = preview([tiny], "scratch:tiny", DataConfig(200))
     assert shown.warning.startswith("Cannot train on this: corpus too small")
+
+
+def test_preview_names_each_file_as_uploaded_with_its_kind(tmp_path, tiny_model):
+    import zipfile
+
+    from doc_fixtures import PASSAGE, write_docx
+
+    (tmp_path / "GPL-3").write_text(PASSAGE)
+    (tmp_path / "copy-of-GPL").write_text(PASSAGE)
+    letter = write_docx(tmp_path / "Letter.docx")
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as zf:
+        zf.writestr("poems/first", "A poem about the sea, in a zip.\n")
+        zf.writestr("poems/photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64))
+    files = [tmp_path / "GPL-3", tmp_path / "copy-of-GPL", letter, tmp_path / "notes.zip"]
+    shown = preview(files, str(tiny_model), DataConfig(16))
+    rows = {row[0]: row for row in shown.rows}
+    assert rows["GPL-3"][1:3] + rows["GPL-3"][4:] == ["accepted", "", "text"]
+    assert rows["Letter.docx"][4] == "Word document" and rows["Letter.docx"][3] > 100
+    assert rows["notes.zip/poems/first"][1] == "accepted"
+    assert rows["notes.zip/poems/photo.png"][1:3] == ["skipped", "binary file (PNG image)"]
+    assert rows["copy-of-GPL"][1:3] == ["skipped", "duplicate of GPL-3"]
+    assert not any("file0" in str(cell) for row in shown.rows for cell in row)
+
+
+def test_a_refused_upload_names_the_files_as_uploaded(tmp_path):
+    from textgen_core.app.uploads import usable_or_raise
+
+    (tmp_path / "Artistic").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(64))
+    stored = store_uploads([tmp_path / "Artistic"], tmp_path / "store")
+    with pytest.raises(TextgenError, match=r"Artistic: binary file \(executable \(ELF\)\)"):
+        usable_or_raise(tmp_path / "store", stored)

@@ -35,7 +35,7 @@ def test_train_skips_bad_files_with_reasons_and_reports_honestly(trained):
     results = json.loads((out / "results.json").read_text())
     reasons = {os.path.basename(s["path"]): s["reason"] for s in results["files_skipped"]}
     assert reasons.keys() == {"photo.png", "draft.txt"}
-    assert "unsupported file type" in reasons["photo.png"] and "empty" in reasons["draft.txt"]
+    assert "PNG image" in reasons["photo.png"] and "empty" in reasons["draft.txt"]
     assert math.isfinite(results["test_perplexity"])
     assert results["test_perplexity"] < results["base_test_perplexity"]
     assert "test perplexity: base" in done.stdout

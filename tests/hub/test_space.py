@@ -140,12 +140,12 @@ def test_demo_space_pins_the_model_commit_it_was_deployed_with(hub, run_dir, tmp
     assert "{{" not in files["README.md"].decode()
 
 
-def test_demo_of_a_private_model_says_the_space_needs_a_token_to_read_it(hub, run_dir):
+def test_demo_of_a_private_model_says_the_space_needs_a_token_to_read_it(hub, run_dir, messages):
     push_model(run_dir, "alice/secret-model", private=True)
-    notes: list[str] = []
 
-    deploy_demo_space("alice/demo", "alice/secret-model", project_root=ROOT, warn=notes.append)
+    deploy_demo_space("alice/demo", "alice/secret-model", project_root=ROOT)
 
+    notes = [m for m in messages if "private" in m]
     assert len(notes) == 1 and "alice/secret-model is private" in notes[0]
     assert "secret HF_TOKEN" in notes[0]
     assert not any(ALICE_TOKEN.encode() in c for c in hub.files("alice/demo", "space").values())

@@ -33,7 +33,13 @@ import time
 import zipfile
 from pathlib import Path
 
-from textgen_core.app.uploads import StoredFile, UploadLimits, store_uploads, usable_or_raise
+from textgen_core.app.uploads import (
+    StoredFile,
+    UploadLimits,
+    shown,
+    store_uploads,
+    usable_or_raise,
+)
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.train.report import read_json, write_json
@@ -136,7 +142,7 @@ class JobStore:
             "losses": _losses(folder / "run" / "metrics.jsonl"),
             "sample": progress.get("sample"),
             "results": _rename_paths(results, names) if done else None,
-            "error": state.get("error"),
+            "error": shown(state["error"], names) if state.get("error") else None,
             "model": job["config"]["model"],
             "files": [f["name"] for f in job["files"]],
             "created": job["created"],
@@ -212,7 +218,7 @@ class JobStore:
         folder = self.jobs / job_id
         try:
             stored = store_uploads(sources, folder / "uploads", limits)
-            usable_or_raise(folder / "uploads", stored)
+            usable_or_raise(folder / "uploads", stored, cfg.data)
         except BaseException:
             _remove_tree(folder)
             raise
@@ -372,13 +378,21 @@ def _rename_paths(results: RunResults, names: dict[str, str]) -> dict:
     """The API's results: results.json with the stored files' paths replaced by
     the names people gave them and no server paths."""
     api = results.to_dict()
-    api["files_used"] = [names.get(p, p) for p in results.files_used]
+    api["files_used"] = [shown(p, names) for p in results.files_used]
     # "file", not "path": API clients take any {"path": ...} object for a file to download
     api["files_skipped"] = [
-        {"file": names.get(s["path"], s["path"]), "reason": s["reason"]}
+        {"file": shown(s["path"], names), "reason": shown(s["reason"], names)}
         for s in results.files_skipped
     ]
-    api["test_per_file"] = {names.get(p, p): v for p, v in results.test_per_file.items()}
+    api["test_per_file"] = {shown(p, names): v for p, v in results.test_per_file.items()}
+    api["file_table"] = [
+        {
+            **{k: v for k, v in row.items() if k != "path"},
+            "file": shown(row["path"], names),
+            **({"reason": shown(row["reason"], names)} if "reason" in row else {}),
+        }
+        for row in results.file_table
+    ]
     api.pop("best_checkpoint", None)
     return api
 

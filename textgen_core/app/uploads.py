@@ -3,8 +3,11 @@ what a training run would make of them.
 
 An uploaded file's name is only ever shown to people, never used as a path:
 each file is stored as `fileNNN<suffix>` inside a folder the caller owns. The
-suffix is kept (lower-cased, letters and digits only) because ingest decides
-the file type by it.
+suffix is kept (lower-cased, letters and digits only) because it picks the
+reader of structured files (.csv, .jsonl) and documents (.docx, .srt...);
+everything else is judged by its contents. Whatever ingest says about a
+stored file (paths, reasons, a zip's members) is shown with the name the
+person gave it (`shown`).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class StoredFile:
 @dataclass
 class Preview:
     rows: list[list] = field(default_factory=list)
-    """One row per file: name, accepted/skipped, reason or detail, tokens."""
+    """One row per file: name, accepted/skipped, reason, tokens, kind ("Word document")."""
     summary: str = ""
     """Tokens, chunks and split sizes, in a sentence."""
     warning: str | None = None
@@ -125,15 +128,24 @@ def names_by_path(folder: Path, stored: list[StoredFile]) -> dict[str, str]:
     return {str(folder / f.stored): f.name for f in stored}
 
 
-def usable_or_raise(folder: Path, stored: list[StoredFile]) -> None:
+def shown(text: str, names: dict[str, str]) -> str:
+    """`text` (a path, or a message holding paths) with each stored file's path
+    replaced by the name people gave it; a zip's member `…/file001.zip/a.txt`
+    becomes `notes.zip/a.txt`."""
+    for path in sorted(names, key=len, reverse=True):
+        text = text.replace(path, names[path])
+    return text
+
+
+def usable_or_raise(folder: Path, stored: list[StoredFile], data: DataConfig | None = None) -> None:
     """Refuse a set of files none of which ingest would accept, naming each reason."""
     from textgen_core.data.ingest import load_corpus
 
-    corpus = load_corpus([folder])
+    corpus = load_corpus([folder], doc_separator=(data or DataConfig()).doc_separator)
     if corpus.documents:
         return
     names = names_by_path(folder, stored)
-    reasons = "; ".join(f"{names.get(s.path, s.path)}: {s.reason}" for s in corpus.skipped)
+    reasons = "; ".join(f"{shown(s.path, names)}: {shown(s.reason, names)}" for s in corpus.skipped)
     raise TextgenError(f"files: no usable text ({reasons})")
 
 
@@ -162,8 +174,10 @@ def _preview_folder(folder: Path, stored: list[StoredFile], model: str, data: Da
     from textgen_core.data.prepare import split, tokenize
 
     names = names_by_path(folder, stored)
-    corpus = load_corpus([folder])
-    rows = [[names[s.path], "skipped", s.reason, 0] for s in corpus.skipped]
+    corpus = load_corpus([folder], doc_separator=data.doc_separator)
+    rows = [
+        [shown(s.path, names), "skipped", shown(s.reason, names), 0, ""] for s in corpus.skipped
+    ]
     if not corpus.documents:
         return Preview(rows, "No usable text.", "Every file was skipped; see the reasons.")
     tokenizer = _tokenizer(model)
@@ -171,7 +185,11 @@ def _preview_folder(folder: Path, stored: list[StoredFile], model: str, data: Da
     per_file = [0] * len(tok.files)
     for ids, source in zip(tok.ids, tok.sources, strict=True):
         per_file[source] += len(ids)
-    accepted = [[names[p], "accepted", "", n] for p, n in zip(tok.files, per_file, strict=True)]
+    kinds = corpus.kinds
+    accepted = [
+        [shown(p, names), "accepted", "", n, kinds.get(p, "text")]
+        for p, n in zip(tok.files, per_file, strict=True)
+    ]
     rows = accepted + rows
     total = sum(per_file)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from textgen_core import log
 from textgen_core.app.launch import add_app_flags
-from textgen_core.cli.data_flags import data_sources
+from textgen_core.cli.data_flags import add_doc_separator_flag, data_sources
 from textgen_core.cli.train_flags import add_train_flags, train_config
 from textgen_core.config import DataConfig, GenerateConfig
 from textgen_core.errors import TextgenError
@@ -148,7 +148,6 @@ def cmd_deploy_space(args: argparse.Namespace) -> int:
             private=args.private,
             auth=args.auth,
             token=args.token,
-            warn=_warn,
         )
     else:
         if args.revision:
@@ -166,25 +165,28 @@ def cmd_deploy_space(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    DataConfig(chunk_size=args.chunk_size).validate()
+    DataConfig(chunk_size=args.chunk_size, doc_separator=args.doc_separator).validate()
     _quiet_libraries(True)
+    from textgen_core.data.file_table import file_rows, format_file_table
     from textgen_core.data.ingest import load_corpus
     from textgen_core.data.prepare import chunk_all, tokenize
     from textgen_core.model.loading import load_for_inference
     from textgen_core.train.evaluate import evaluate_loss
 
-    corpus = load_corpus(args.paths)
+    corpus = load_corpus(args.paths, doc_separator=args.doc_separator)
     for skipped in corpus.skipped:
         logger.warning(f"warning: skipped {skipped.path}: {skipped.reason}")
     model, tokenizer = load_for_inference(args.model, revision=args.revision)
     tok = tokenize(corpus, tokenizer)
+    table = file_rows(corpus, tok.tokens_per_file())
+    logger.info(format_file_table(table))
     result = evaluate_loss(
         model,
         chunk_all(tok, args.chunk_size, tokenizer.pad_token_id),
         batch_size=args.batch_size,
         files=tok.files,
     )
-    print(json.dumps({**result.to_dict(), "per_file": result.per_file}))
+    print(json.dumps({**result.to_dict(), "per_file": result.per_file, "file_table": table}))
     return 0
 
 
@@ -300,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="branch, tag or commit of a Hub model")
     p.add_argument("--chunk-size", type=int, default=DataConfig().chunk_size)
     p.add_argument("--batch-size", type=int, default=16)
+    add_doc_separator_flag(p)
     p.set_defaults(func=cmd_eval)
 
     g = GenerateConfig()

@@ -2,76 +2,33 @@
 
 Every file found under the given paths either becomes a document or is listed
 as skipped with its reason; nothing vanishes silently. Files are scanned one
-at a time and their text is not kept: `Corpus.documents` reads them again when
-iterated, so a corpus of any size costs memory for one file (a plain text
-file: one block) at a time.
+at a time and the text of plain files is not kept: `Corpus.documents` reads
+them again when iterated, so a corpus of any size costs memory for one file
+(a plain text file: one block) at a time. Text extracted from documents (Word,
+PDF, EPUB...) and table rows are kept, since extracting again costs far more
+than the text takes. How one file is read is `scan.py`'s concern.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from textgen_core.data.decoding import decode, read_blocks
+from textgen_core.data.documents import (  # noqa: F401 - the names ingest always offered
+    TABLE_SUFFIXES,
+    Document,
+    FileDocument,
+    MemberDocument,
+    Skipped,
+    Source,
+    read_table,
+    text_digest,
+)
+from textgen_core.data.scan import ScanOptions, scan_file, scan_path  # noqa: F401
 from textgen_core.errors import TextgenError
-
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
-TABLE_SUFFIXES = {".csv", ".jsonl"}
-
-
-@dataclass
-class Document:
-    path: str
-    text: str
-
-    def blocks(self) -> Iterator[str]:
-        yield self.text
-
-
-@dataclass
-class FileDocument:
-    """A whole text file as one document, read from disk when asked."""
-
-    path: str
-
-    @property
-    def text(self) -> str:
-        return "".join(self.blocks())
-
-    def blocks(self) -> Iterator[str]:
-        return read_blocks(Path(self.path))
-
-
-@dataclass
-class Skipped:
-    path: str
-    reason: str
-
-
-@dataclass
-class Source:
-    """An accepted file or dataset: how many documents it held when scanned and
-    a digest of their texts (equal digests: equal documents)."""
-
-    path: str
-    documents: int
-    digest: str
-    dataset: object | None = None  # a hub_datasets.HubDataset
-
-    def iter_documents(self) -> Iterator[Document | FileDocument]:
-        if self.dataset is not None:
-            for _, text in self.dataset.texts():
-                yield Document(self.path, text)
-        elif Path(self.path).suffix.lower() in TABLE_SUFFIXES:
-            for text in read_table(Path(self.path)):
-                yield Document(self.path, text)
-        else:
-            yield FileDocument(self.path)
 
 
 class SourceDocuments(Sequence):
@@ -104,24 +61,19 @@ class SourceDocuments(Sequence):
         return f"SourceDocuments({len(self)} documents from {len(self.sources)} sources)"
 
 
-def text_digest(texts) -> str:
-    """Digest of a sequence of texts that keeps their boundaries."""
-    outer = hashlib.sha256()
-    for text in texts:
-        outer.update(hashlib.sha256(text.encode()).digest())
-    return outer.hexdigest()
-
-
 @dataclass
 class Corpus:
     documents: Sequence = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    file_table: list[dict] = field(default_factory=list)
+    """Filled in once the tokens are known (`file_table.file_rows`)."""
 
     def require_text(self) -> None:
         if not self.documents:
             raise TextgenError(
-                "no usable text: every file was skipped (reasons above); "
-                "give .txt, .md, .rst, .csv or .jsonl files in UTF-8"
+                "no usable text: every file was skipped (reasons above); give text "
+                "files (any name), Word, OpenDocument, PDF, EPUB, HTML or subtitle files, "
+                "a .csv/.jsonl/.json/.parquet with a text column, or a .zip of these"
             )
 
     @property
@@ -129,6 +81,13 @@ class Corpus:
         if isinstance(self.documents, SourceDocuments):
             return sorted({s.path for s in self.documents.sources})
         return sorted({d.path for d in self.documents})
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """What kind of file each used source is ("text", "PDF, 3 pages")."""
+        if isinstance(self.documents, SourceDocuments):
+            return {s.path: _kind(s) for s in self.documents.sources}
+        return dict.fromkeys(self.files_used, "text")
 
     def fingerprint(self, *, paths: bool = True) -> str:
         """Digest of every document's text, in order, and of where each came
@@ -140,6 +99,12 @@ class Corpus:
         if not paths:
             parts = [part[1:] for part in parts]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _kind(source: Source) -> str:
+    if source.dataset is not None:
+        return "dataset"
+    return source.kind
 
 
 def find_files(paths: list[str | Path]) -> list[Path]:
@@ -160,76 +125,26 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _table_texts(path: Path, text: str) -> list[str]:
-    """The `text` column of a CSV or the `text` field of each JSONL line."""
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "text" not in reader.fieldnames:
-            raise TextgenError(f"CSV has no 'text' column (columns: {reader.fieldnames})")
-        return [row["text"] or "" for row in reader]
-    texts = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TextgenError(f"line {number} is not JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise TextgenError(f"line {number} has no string 'text' field")
-        texts.append(record["text"])
-    return texts
-
-
-def read_table(path: Path) -> list[str]:
-    """The non-empty texts of a CSV or JSONL file."""
-    return [t for t in _table_texts(path, decode(path.read_bytes())) if t.strip()]
-
-
-def _check_suffix(path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix not in TEXT_SUFFIXES | TABLE_SUFFIXES:
-        accepted = ", ".join(sorted(TEXT_SUFFIXES | TABLE_SUFFIXES))
-        raise TextgenError(f"unsupported file type '{suffix or path.name}' (accepted: {accepted})")
-
-
-def scan_file(path: Path) -> Source:
-    """Validate one file without keeping its text; TextgenError with the reason
-    to skip it."""
-    _check_suffix(path)
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        texts = read_table(path)
-        count, digest = len(texts), text_digest(texts)
-    else:
-        inner, count = hashlib.sha256(), 0
-        for block in read_blocks(path):
-            inner.update(block.encode())
-            count = count or int(bool(block) and not block.isspace())
-        digest = hashlib.sha256(inner.digest()).hexdigest()
-    if not count:
-        raise TextgenError("empty or whitespace-only")
-    return Source(str(path), count, digest)
-
-
-def _scan(entry, corpus_skipped: list[Skipped]) -> list[Source]:
+def _scan(entry, corpus_skipped: list[Skipped], options: ScanOptions) -> list[Source]:
     if hasattr(entry, "scan"):  # a source of its own, e.g. hub_datasets.HubDataset
         source, skipped = entry.scan()
         corpus_skipped.extend(Skipped(path, reason) for path, reason in skipped)
         return [source] if source else []
     sources = []
     for path in find_files([entry]):
-        try:
-            sources.append(scan_file(path))
-        except TextgenError as exc:
-            corpus_skipped.append(Skipped(str(path), str(exc)))
-        except OSError as exc:
-            corpus_skipped.append(Skipped(str(path), f"unreadable ({exc.strerror or exc})"))
+        sources.extend(scan_path(path, options, corpus_skipped))
     return sources
 
 
-def load_corpus(paths: list) -> Corpus:
+def load_corpus(
+    paths: list, *, doc_separator: str | None = None, options: ScanOptions | None = None
+) -> Corpus:
     """Scan every file under `paths` (and every `hub_datasets.HubDataset` among
-    them); duplicates (same texts) are skipped."""
+    them); duplicates (same texts) are skipped. `doc_separator` cuts each
+    text into documents; `options` sets the caps of extraction and archives."""
+    options = options or ScanOptions()
+    if doc_separator is not None:
+        options = ScanOptions(doc_separator, options.limits, options.archive_limits)
     for raw in paths:  # a missing path fails before anything is read
         if isinstance(raw, (str, Path)) and not Path(raw).exists():
             raise TextgenError(f"{raw}: no such file or folder; check the path")
@@ -237,7 +152,7 @@ def load_corpus(paths: list) -> Corpus:
     sources: list[Source] = []
     seen: dict[str, str] = {}
     for entry in paths:
-        for source in _scan(entry, corpus.skipped):
+        for source in _scan(entry, corpus.skipped, options):
             if source.digest in seen:
                 corpus.skipped.append(Skipped(source.path, f"duplicate of {seen[source.digest]}"))
                 continue

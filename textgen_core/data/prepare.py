@@ -236,5 +236,5 @@ def make_splits(corpus: Corpus, tokenizer, cfg: DataConfig, *, cache="default") 
 def prepare(paths: list, tokenizer, cfg: DataConfig, *, cache="default") -> tuple[Corpus, Splits]:
     """Files -> splits, the whole data pipeline in one call."""
     cfg.validate()
-    corpus = load_corpus(paths)
+    corpus = load_corpus(paths, doc_separator=cfg.doc_separator)
     return corpus, make_splits(corpus, tokenizer, cfg, cache=cache)

@@ -59,6 +59,11 @@ class Tokenized:
     def sources(self) -> list[int]:
         return self.doc_sources.tolist()
 
+    def tokens_per_file(self) -> dict[str, int]:
+        """Tokens of each file, its documents' EOS included."""
+        counts = np.bincount(self.doc_sources, weights=self.lengths, minlength=len(self.files))
+        return {path: int(n) for path, n in zip(self.files, counts, strict=True)}
+
 
 def _encoder(tokenizer):
     """texts -> token id lists. The tokenizers backend's `encode_batch_fast`

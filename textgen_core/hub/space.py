@@ -11,7 +11,7 @@ keeps serving the weights it was deployed with even when the model repo moves on
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
 from pathlib import Path
 
 from textgen_core.errors import TextgenError, hub_endpoint
@@ -36,6 +36,8 @@ AUTH_SECRET = "TEXTGEN_AUTH"
 DEMO_SETTINGS = "textgen_demo.json"
 """The demo bundle's record of which model (and commit) it serves."""
 _WEIGHTS = (".safetensors", ".bin")
+
+logger = logging.getLogger(__name__)
 
 
 def deploy_space(
@@ -72,7 +74,6 @@ def deploy_demo_space(
     private: bool = False,
     auth: str | None = None,
     token: str | None = None,
-    warn: Callable[[str], None] | None = None,
 ) -> str:
     """Create (or update) a Space that serves `model_id` (a Hub model pushed by
     `textgen push`) for anyone to prompt; return the Space URL.
@@ -85,8 +86,8 @@ def deploy_demo_space(
     with _hub_errors(f"cannot read the model {model_id}", model_id):
         info = _api(token).model_info(model_id, revision=revision)
     _check_servable(model_id, info)
-    if info.private and warn:  # a Space gets no token of yours unless you add one
-        warn(
+    if info.private:  # a Space gets no token of yours unless you add one
+        logger.warning(
             f"note: {model_id} is private, so the Space cannot download it: make the model "
             "public, or add a read token as the Space secret HF_TOKEN"
         )

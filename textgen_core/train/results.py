@@ -55,6 +55,9 @@ class RunResults:
     trainable_parameters: int | None = None
     total_parameters: int | None = None
     trainable_fraction: float | None = None
+    file_table: list[dict] = field(default_factory=list)
+    """Every file read: its path, kind ("text", "Word document", "PDF, 12 pages"...),
+    status (used or skipped), tokens, and the reason when skipped."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys this version does not know (written by a newer one), kept as they are."""
 

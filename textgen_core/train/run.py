@@ -20,6 +20,7 @@ from transformers import (
 
 from textgen_core import log
 from textgen_core.config import TrainConfig
+from textgen_core.data.file_table import file_rows, format_file_table, tokens_per_file
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
 from textgen_core.errors import TextgenError
@@ -150,12 +151,18 @@ def prepare_data(paths, cfg: TrainConfig, *, name_skipped: bool = True):
     """(corpus, tokenizer, splits) of the files under `paths`, skipped files
     named in a warning. Every process of a distributed run prepares the same
     seeded splits (from the data cache when it holds them)."""
-    corpus = load_corpus(paths)
+    corpus = load_corpus(paths, doc_separator=cfg.data.doc_separator)
     for skipped in corpus.skipped if name_skipped else ():
         logger.warning(f"warning: skipped {skipped.path}: {skipped.reason}")
     corpus.require_text()
     tokenizer = load_tokenizer(cfg.model, revision=cfg.revision)
-    return corpus, tokenizer, make_splits(corpus, tokenizer, cfg.data)
+    splits = make_splits(corpus, tokenizer, cfg.data)
+    corpus.file_table = file_rows(
+        corpus, dict(zip(splits.files, tokens_per_file(splits), strict=True))
+    )
+    if name_skipped:
+        logger.info(format_file_table(corpus.file_table))
+    return corpus, tokenizer, splits
 
 
 def score_on_test(paths, model_folder, cfg: TrainConfig) -> dict:
@@ -250,6 +257,7 @@ def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) ->
         files_used=corpus.files_used,
         files_skipped=[{"path": s.path, "reason": s.reason} for s in corpus.skipped],
         config=cfg.to_dict(),
+        file_table=corpus.file_table or file_rows(corpus),
     )
 
 

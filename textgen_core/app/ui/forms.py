@@ -58,6 +58,11 @@ def whole(name: str, value) -> int:
     return int(parsed)
 
 
+def doc_separator(value) -> str | None:
+    """The form's document separator: None when left empty."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
 _TRAIN = TrainConfig()
 
 
@@ -70,6 +75,7 @@ def train_config(
     use_lora,
     warmup=_TRAIN.warmup_ratio,
     seed=_TRAIN.seed,
+    separator=None,
 ):
     """The TrainConfig of the form's (or the API's) values."""
     if not (model or "").strip():
@@ -83,7 +89,11 @@ def train_config(
         warmup_ratio=number("warmup", warmup),
         seed=seed,
         lora=LoraConfig() if use_lora else None,
-        data=DataConfig(chunk_size=whole("chunk_size", chunk_size), seed=seed),
+        data=DataConfig(
+            chunk_size=whole("chunk_size", chunk_size),
+            seed=seed,
+            doc_separator=doc_separator(separator),
+        ),
     )
 
 

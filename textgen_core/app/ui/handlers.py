@@ -7,6 +7,7 @@ import gradio as gr
 from textgen_core.app.jobs import JobStore, NoSuchJob
 from textgen_core.app.ui.forms import (
     MODEL_HINT,
+    doc_separator,
     generate_config,
     shown_to_user,
     train_config,
@@ -30,11 +31,15 @@ class Handlers:
     def __init__(self, store: JobStore, server: Server, limits: UploadLimits, cap: int):
         self.store, self.server, self.limits, self.cap = store, server, limits, cap
 
-    def preview(self, files, model, chunk_size, seed):
+    def preview(self, files, model, chunk_size, seed, separator=None):
         if not files:
             return [], "Upload text files to see what training would use."
         try:
-            data = DataConfig(chunk_size=whole("chunk_size", chunk_size), seed=whole("seed", seed))
+            data = DataConfig(
+                chunk_size=whole("chunk_size", chunk_size),
+                seed=whole("seed", seed),
+                doc_separator=doc_separator(separator),
+            )
             shown = preview(files, (model or "").strip(), data, self.limits)
         except (TextgenError, gr.Error) as exc:
             return [], f"**Cannot use these files:** {exc}"
@@ -45,17 +50,19 @@ class Handlers:
         """API: start a training job; its id."""
         return self._start(files, model, epochs, batch_size, learning_rate, chunk_size, use_lora)
 
-    def start_from_form(self, files, model, epochs, batch, lr, warmup, chunk, seed, lora):
-        job_id = self._start(files, model, epochs, batch, lr, chunk, lora, warmup, seed)
+    def start_from_form(self, files, model, epochs, batch, lr, warmup, chunk, seed, lora, sep=None):
+        job_id = self._start(files, model, epochs, batch, lr, chunk, lora, warmup, seed, sep)
         return job_id, job_id
 
-    def _start(self, files, model, epochs, batch, lr, chunk, lora, warmup=None, seed=None) -> str:
+    def _start(
+        self, files, model, epochs, batch, lr, chunk, lora, warmup=None, seed=None, sep=None
+    ) -> str:
         if not files:
             raise gr.Error("files: no files uploaded; add one or more text files")
         defaults = TrainConfig()
         warmup = defaults.warmup_ratio if warmup is None else warmup
         seed = defaults.seed if seed is None else seed
-        cfg = train_config(model, epochs, batch, lr, chunk, lora, warmup, seed)
+        cfg = train_config(model, epochs, batch, lr, chunk, lora, warmup, seed, sep)
         with shown_to_user():
             return self.store.start(files, cfg, self.limits)
 

@@ -9,7 +9,7 @@ from textgen_core.app.ui.forms import MODEL_HINT, setting
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
 from textgen_core.app.uploads import MB, UploadLimits
-from textgen_core.config import GenerateConfig, TrainConfig
+from textgen_core.config import DataConfig, GenerateConfig, TrainConfig, field_docs
 from textgen_core.generate.serving import Server
 from textgen_core.model.cache import ModelCache
 
@@ -18,12 +18,13 @@ TRAIN, GENERATE = TrainConfig(), GenerateConfig()
 
 def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     files = gr.File(
-        label=f"Text files (.txt, .md, .rst, .csv, .jsonl; up to {max_file_mb:.0f} MB each)",
+        label="Your files: any text (any name), Word, OpenDocument, PDF, EPUB, HTML, "
+        f"subtitles, .csv/.jsonl, or a .zip of them; up to {max_file_mb:.0f} MB each",
         file_count="multiple",
         type="filepath",
     )
     table = gr.Dataframe(
-        headers=["file", "status", "reason", "tokens"], label="Files", interactive=False
+        headers=["file", "status", "reason", "tokens", "kind"], label="Files", interactive=False
     )
     summary = gr.Markdown("Upload text files to see what training would use.")
     with gr.Row():
@@ -36,6 +37,10 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
         chunk = setting(TRAIN.data, "chunk_size", "Chunk size (tokens)")
         seed = setting(TRAIN, "seed", "Seed")
         lora = gr.Checkbox(value=TRAIN.lora is not None, label="LoRA (train a small adapter)")
+        separator = gr.Textbox(
+            label="Document separator",
+            info=field_docs(DataConfig)["doc_separator"],
+        )
     with gr.Row():
         start = gr.Button("Start training", variant="primary")
         cancel = gr.Button("Cancel", variant="stop")
@@ -59,8 +64,9 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     api_start, api_status, api_job = gr.Button(**hidden), gr.Button(**hidden), gr.Textbox(**hidden)
     private = {"api_visibility": "private"}
     for trigger in (files.change, chunk.change, seed.change, model.submit, model.blur):
-        trigger(h.preview, [files, model, chunk, seed], [table, summary], **private)
-    form = [files, model, epochs, batch, lr, warmup, chunk, seed, lora]
+        trigger(h.preview, [files, model, chunk, seed, separator], [table, summary], **private)
+    separator.blur(h.preview, [files, model, chunk, seed, separator], [table, summary], **private)
+    form = [files, model, epochs, batch, lr, warmup, chunk, seed, lora, separator]
     start.click(h.start_from_form, form, [job_id, remembered], **private)
     api_inputs = [files, model, epochs, batch, lr, chunk, lora]
     api_start.click(h.start_training, api_inputs, api_job, api_name="start_training")

@@ -1,0 +1,50 @@
+"""Uploading a Word file and a file without an extension in a real browser:
+both accepted in the preview table, under the names they were given."""
+
+from __future__ import annotations
+
+import pytest
+from app_server import AppServer
+from doc_fixtures import PARAGRAPHS, write_docx
+from test_browser import ARGS, CHROMIUM, visible
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
+)
+
+
+@pytest.fixture
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+def test_a_word_file_and_an_extensionless_file_are_accepted_by_name(tmp_path, page, tiny_model):
+    from playwright.sync_api import expect
+
+    letter = write_docx(tmp_path / "Letter to Anna.docx", PARAGRAPHS[:2])
+    licence = tmp_path / "GPL-3"
+    licence.write_text("\n\n".join(PARAGRAPHS[2:]) * 3)
+    app = AppServer(tmp_path / "data").start()
+    try:
+        page.goto(app.url)
+        page.get_by_label("Base model").fill(str(tiny_model))
+        page.get_by_label("Chunk size (tokens)").fill("16")
+        page.locator("input[type=file]").first.set_input_files([str(letter), str(licence)])
+        table = page.get_by_role("grid", name="Files")  # not the upload widget's own list
+        kind = visible(table.get_by_role("gridcell", name="Word document", exact=True))
+        expect(kind).to_be_visible(timeout=90_000)
+        for name in ("Letter to Anna.docx", "GPL-3"):
+            expect(visible(table.get_by_role("gridcell", name=name, exact=True))).to_be_visible()
+        accepted = table.get_by_role("gridcell", name="accepted", exact=True).filter(visible=True)
+        expect(accepted).to_have_count(2)
+        expect(table.get_by_role("gridcell", name="skipped")).to_have_count(0)
+        expect(table.get_by_text("file00")).to_have_count(0)
+        page.screenshot(path=tmp_path / "preview.png", full_page=True)
+    finally:
+        app.stop()

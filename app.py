@@ -5,7 +5,8 @@
 Command line and launch only; the page is built in textgen_core.app.ui and the
 work is done by textgen_core (jobs, uploads, serving, hub). Named API
 endpoints (see docs/APP.md): /generate, /start_training, /job_status,
-/cancel_training, /resume_training.
+/cancel_training, /resume_training; and the OpenAI-compatible /v1 API
+(textgen_core.generate.openai_api) on the same server.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import sys
 from pathlib import Path
 
 from textgen_core.app.jobs import JobStore
+from textgen_core.app.openai_mount import launch_with_api, trained_models
 from textgen_core.app.ui import build_app
 from textgen_core.app.uploads import MB, UploadLimits
+from textgen_core.generate.serving import Server
 
 
 def _is_loopback(host: str) -> bool:
@@ -48,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--queue-size", type=int, default=256, help="requests waiting at most (more: refused)"
     )
     p.add_argument("--max-jobs", type=int, default=1, help="training jobs at once")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="key of the /v1 API (Authorization: Bearer KEY); default with --auth: USER:PASS",
+    )
     return p.parse_args(argv)
 
 
@@ -71,14 +79,21 @@ def main(argv: list[str] | None = None) -> None:
     interrupted = [j["id"] for j in store.list_jobs() if j["state"] == "interrupted"]
     if interrupted:
         print(f"interrupted jobs (resume them in the Train tab): {', '.join(interrupted)}")
+    server = Server(max_batch=args.generate_batch, max_waiting=args.queue_size)
     app = build_app(
         store,
         limits=limits,
         max_new_tokens=args.max_new_tokens,
         generate_concurrency=args.generate_concurrency,
         generate_batch=args.generate_batch,
+        server=server,
     )
-    app.queue(max_size=args.queue_size).launch(
+    launch_with_api(
+        app.queue(max_size=args.queue_size),
+        trained_models(store),
+        api_key=args.api_key or (args.auth if auth else None),
+        server=server,
+        any_model=True,
         server_name=args.host,
         server_port=args.port,
         share=args.share,

@@ -56,8 +56,25 @@ def mount_openai_api(
         page's and the API's requests batch together); default a new one.
     any_model: also serve names not in `models` that load as a model (as the
         web app's Generate tab does); otherwise they answer 404.
+
+    On a Gradio app, whose FastAPI app only exists inside `launch()`, use
+    `textgen_core.app.openai_mount.launch_with_api` instead.
     """
+    app.include_router(openai_router(models, api_key=api_key, server=server, any_model=any_model))
+
+
+def openai_router(
+    models: Models,
+    *,
+    api_key: str | None = None,
+    server: Server | None = None,
+    any_model: bool = False,
+):
+    """The routes `mount_openai_api` adds, as a FastAPI `APIRouter`."""
+    from fastapi import APIRouter
+
     api = _Api(models, server or Server(), api_key, any_model)
+    router = APIRouter()
     routes = [
         ("/v1/models", "GET", api.list_models),
         ("/v1/models/{model:path}", "GET", api.get_model),
@@ -66,8 +83,9 @@ def mount_openai_api(
         ("/metrics", "GET", api.prometheus),
     ]
     for path, method, handler in routes:
-        app.add_api_route(path, _answering(api, path, handler), methods=[method])
-    app.add_api_route("/health", api.health, methods=["GET"])
+        router.add_api_route(path, _answering(api, path, handler), methods=[method])
+    router.add_api_route("/health", api.health, methods=["GET"])
+    return router
 
 
 def served_names(sources: list[str]) -> dict[str, str]:

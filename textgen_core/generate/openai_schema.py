@@ -138,6 +138,16 @@ class ChatBody(_Body):
         return self.max_completion_tokens or self.max_tokens
 
 
+def _field(loc: tuple) -> str:
+    """The field's path, without the names pydantic gives the members of a union
+    (`prompt.list[int].0` is `prompt.0`)."""
+    kept = [str(p) for p in loc if not (isinstance(p, str) and (p in _TYPES or "[" in p))]
+    return ".".join(kept) or "body"
+
+
+_TYPES = {"str", "int", "float", "bool", "dict", "list", "none"}
+
+
 def parse(kind: type[_Body], data: object) -> _Body:
     """`data` as a `kind` body, or ApiError(400) naming the first bad field."""
     if not isinstance(data, dict):
@@ -145,9 +155,12 @@ def parse(kind: type[_Body], data: object) -> _Body:
     try:
         body = kind.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise ApiError(400, f"{field}: {first['msg']}", param=field) from None
+        errors = exc.errors()
+        field = _field(errors[0]["loc"])
+        message = errors[0]["msg"]
+        if sum(_field(e["loc"]).startswith(field) for e in errors) > 1:  # a union: none fitted
+            message = f"not any of the accepted forms ({message})"
+        raise ApiError(400, f"{field}: {message}", param=field) from None
     for field, value in body.unsupported().items():
         if value not in (None, 0, 0.0):
             raise ApiError(400, f"{field}: not supported by this server; leave it out", param=field)

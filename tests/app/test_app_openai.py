@@ -16,7 +16,7 @@ import openai
 import pytest
 from api_server import metric
 from app_server import AppServer
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
 KEY = "ann:secret"
 # Served to anyone so the login page works (tests/app/test_app_auth.py says why
@@ -140,3 +140,27 @@ def test_concurrent_requests_to_the_app_are_decoded_in_one_batch(app, tiny_model
     metrics = httpx.get(app.url + "metrics", headers=headers).text
     batches = metric(metrics, "textgen_batch_size_count")
     assert metric(metrics, 'textgen_batch_size_bucket{le="1.0"}') < batches  # some had company
+
+
+def test_models_trained_in_the_app_are_listed_and_served_by_job_id(app, tiny_model, corpus_dir):
+    page = Client(app.url, auth=tuple(KEY.split(":")), verbose=False)
+    uploads = [handle_file(str(f)) for f in sorted(corpus_dir.glob("*.txt"))[:4]]
+    job_id = page.predict(
+        uploads, str(tiny_model), 1, 8, 3e-3, 64, False, api_name="/start_training"
+    )
+    deadline = time.time() + 240
+    while (state := page.predict(job_id, api_name="/job_status")["state"]) in ("queued", "running"):
+        assert time.time() < deadline
+        time.sleep(1)
+    assert state == "completed"
+    client = openai.OpenAI(base_url=app.url + "v1", api_key=KEY, max_retries=0)
+    assert [m.id for m in client.models.list()] == [job_id]
+    answer = client.completions.create(
+        model=job_id,
+        prompt="To be",
+        max_tokens=8,
+        temperature=0,
+        extra_body={"repetition_penalty": 1.1},
+    )
+    expected = page.predict(job_id, "To be", 8, 0, 50, 0.95, 1.1, -1, api_name="/generate")
+    assert answer.choices[0].text == expected

@@ -294,3 +294,51 @@ def test_serving_beyond_loopback_needs_an_api_key(tiny_model):
     )
     assert result.returncode == 2
     assert "--api-key" in result.stderr and "0.0.0.0" in result.stderr
+
+
+def test_streamed_logprobs_cover_each_token_once_and_match_the_whole_answer(client):
+    settings = dict(
+        model="tiny", prompt="Now is the winter", max_tokens=8, temperature=0, echo=True, logprobs=2
+    )
+    whole = client.completions.create(**settings).choices[0]
+    chunks = [c.choices[0] for c in client.completions.create(stream=True, **settings) if c.choices]
+    assert "".join(c.text for c in chunks) == whole.text
+    streamed = [c.logprobs for c in chunks if c.logprobs]
+    assert [t for lp in streamed for t in lp.tokens] == whole.logprobs.tokens
+    values = [v for lp in streamed for v in lp.token_logprobs]
+    assert values[0] is None and values[1:] == pytest.approx(whole.logprobs.token_logprobs[1:])
+
+
+def test_chat_logprobs_give_each_tokens_top_alternatives(client):
+    answer = client.chat.completions.create(
+        model="chat",
+        messages=[{"role": "user", "content": "Hi"}],
+        max_tokens=6,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=2,
+    )
+    content = answer.choices[0].logprobs.content
+    assert "".join(e.token for e in content) == answer.choices[0].message.content
+    for entry in content:
+        assert len(entry.top_logprobs) == 2
+        assert entry.logprob == pytest.approx(max(t.logprob for t in entry.top_logprobs))
+
+
+def test_served_names_follow_the_run_folder_or_are_given(tmp_path):
+    from textgen_core.errors import TextgenError
+    from textgen_core.generate.openai_api import served_names
+
+    (tmp_path / "runs" / "x" / "model").mkdir(parents=True)
+    (tmp_path / "plain").mkdir()
+    names = served_names(
+        [str(tmp_path / "runs/x/model"), str(tmp_path / "plain"), "me/hub-model", "b=scratch:tiny"]
+    )
+    assert names == {
+        "x": str(tmp_path / "runs/x/model"),
+        "plain": str(tmp_path / "plain"),
+        "me/hub-model": "me/hub-model",
+        "b": "scratch:tiny",
+    }
+    with pytest.raises(TextgenError, match="NAME="):
+        served_names(["scratch:tiny", "scratch:tiny"])

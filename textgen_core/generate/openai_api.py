@@ -294,16 +294,18 @@ def _sse(stream) -> StreamingResponse:
 
 async def _stream_completion(api: _Api, body, tokenizer, choices, echoed, events):
     began, ident, created = time.perf_counter(), fmt.new_id("cmpl"), int(time.time())
-    reported = [0] * len(choices)
+    reported, streamed = [0] * len(choices), [0] * len(choices)
 
-    def piece(choice, text: str, finish: str | None = None) -> bytes:
-        logprobs = None
+    def piece(choice, text: str, finish: str | None = None, echo: bool = False) -> bytes:
+        """A chunk of `text`, with the logprobs of the tokens streamed whole by now
+        (the prompt's alone in the echo chunk; all the rest in the last one)."""
+        i, logprobs = choice.index, None
+        streamed[i] += 0 if echo else len(text)
         if body.logprobs is not None:
-            logprobs = fmt.completion_logprobs(
-                tokenizer, choice, body.echo and reported[choice.index] == 0, reported[choice.index]
-            )
-            reported[choice.index] += len(logprobs["tokens"])
-        entry = {"index": choice.index, "text": text, "logprobs": logprobs, "finish_reason": finish}
+            limit = None if finish else streamed[i]
+            logprobs = fmt.completion_logprobs(tokenizer, choice, body.echo, reported[i], limit)
+            reported[i] += len(logprobs["tokens"])
+        entry = {"index": i, "text": text, "logprobs": logprobs, "finish_reason": finish}
         return fmt.sse(fmt.chunk("completion", ident, created, body.model, [entry]))
 
     async for data in _streamed(
@@ -316,7 +318,7 @@ async def _stream_completion(api: _Api, body, tokenizer, choices, echoed, events
         created,
         body.model,
         "completion",
-        first=lambda c: piece(c, echoed[c.index]) if body.echo else None,
+        first=lambda c: piece(c, echoed[c.index], echo=True) if body.echo else None,
         middle=lambda c, text: piece(c, text),
         last=lambda c: piece(c, "", c.row.finish_reason or "stop"),
     ):
@@ -325,13 +327,15 @@ async def _stream_completion(api: _Api, body, tokenizer, choices, echoed, events
 
 async def _stream_chat(api: _Api, body, tokenizer, choices, events):
     began, ident, created = time.perf_counter(), fmt.new_id("chatcmpl"), int(time.time())
-    reported = [0] * len(choices)
+    reported, streamed = [0] * len(choices), [0] * len(choices)
 
     def piece(choice, delta: dict, finish: str | None = None) -> bytes:
-        logprobs = None
+        i, logprobs = choice.index, None
+        streamed[i] += len(delta.get("content") or "")
         if body.logprobs:
-            logprobs = fmt.chat_logprobs(tokenizer, choice, reported[choice.index])
-            reported[choice.index] += len(logprobs["content"])
+            limit = None if finish else streamed[i]
+            logprobs = fmt.chat_logprobs(tokenizer, choice, reported[i], limit)
+            reported[i] += len(logprobs["content"])
         entry = {
             "index": choice.index,
             "delta": delta,

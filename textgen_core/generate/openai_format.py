@@ -31,22 +31,27 @@ def usage(choices: list[Choice]) -> dict:
     }
 
 
-def _kept(tokenizer, choice: Choice) -> list[tuple[int, str, tuple]]:
+def _kept(tokenizer, choice: Choice, limit: int | None = None) -> list[tuple[int, str, tuple]]:
     """(token id, its text, its logprobs) of the new tokens whose text starts
-    before the end of the returned text (a stop string cuts the rest)."""
+    before the end of the returned text (a stop string cuts the rest); with
+    `limit` (characters streamed so far), of those whose text was streamed whole."""
     row, kept, offset = choice.row, [], 0
-    for token, logprobs in zip(row.new, row.token_logprobs, strict=False):
-        if offset >= len(row.text) and kept:
-            break
+    # copies: while streaming, the batcher's thread is still appending
+    for token, logprobs in zip(list(row.new), list(row.token_logprobs), strict=False):
         piece = tokenizer.decode([token])
+        if offset >= len(row.text) if limit is None else offset + len(piece) > limit:
+            break
         kept.append((token, piece, logprobs))
         offset += len(piece)
     return kept
 
 
-def completion_logprobs(tokenizer, choice: Choice, echo: bool, start: int = 0) -> dict:
+def completion_logprobs(
+    tokenizer, choice: Choice, echo: bool, start: int = 0, limit: int | None = None
+) -> dict:
     """The legacy completions `logprobs` object for the tokens from `start` on
-    (prompt tokens first when echoed: the first of them has none)."""
+    (prompt tokens first when echoed: the first of them has none); `limit` as
+    in `_kept`."""
     entries: list[tuple[str, float | None, dict | None]] = []
     if echo:
         first = tokenizer.decode(choice.prompt[:1])
@@ -55,7 +60,7 @@ def completion_logprobs(tokenizer, choice: Choice, echo: bool, start: int = 0) -
             choice.prompt[1:], choice.row.prompt_token_logprobs, strict=False
         ):
             entries.append((tokenizer.decode([token]), lp, top))
-    entries += [(piece, lp, top) for _, piece, (lp, top) in _kept(tokenizer, choice)]
+    entries += [(piece, lp, top) for _, piece, (lp, top) in _kept(tokenizer, choice, limit)]
     entries = entries[start:]
     offsets, offset = [], 0
     for piece, _, _ in entries:
@@ -72,13 +77,13 @@ def completion_logprobs(tokenizer, choice: Choice, echo: bool, start: int = 0) -
     }
 
 
-def chat_logprobs(tokenizer, choice: Choice, start: int = 0) -> dict:
+def chat_logprobs(tokenizer, choice: Choice, start: int = 0, limit: int | None = None) -> dict:
     def entry(token: int, lp: float) -> dict:
         text = tokenizer.decode([token])
         return {"token": text, "logprob": lp, "bytes": list(text.encode())}
 
     content = []
-    for token, _, (lp, top) in _kept(tokenizer, choice)[start:]:
+    for token, _, (lp, top) in _kept(tokenizer, choice, limit)[start:]:
         content.append({**entry(token, lp), "top_logprobs": [entry(t, v) for t, v in top.items()]})
     return {"content": content}
 

@@ -342,3 +342,10 @@ def test_served_names_follow_the_run_folder_or_are_given(tmp_path):
     }
     with pytest.raises(TextgenError, match="NAME="):
         served_names(["scratch:tiny", "scratch:tiny"])
+
+
+def test_null_max_tokens_means_openais_default_of_16(served):
+    body = {"model": "tiny", "prompt": "x", "max_tokens": None, "temperature": 0}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    answer = httpx.post(served.url + "/v1/completions", json=body, headers=headers).json()
+    assert answer["usage"]["completion_tokens"] == 16

@@ -19,6 +19,7 @@ Retry-After (the model's waiting line is full).
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from textgen_core.generate import openai_format as fmt
 from textgen_core.generate.openai_decode import check_fits, decode, encode, make_choices
 from textgen_core.generate.openai_metrics import Metrics
 from textgen_core.generate.openai_schema import ApiError, ChatBody, CompletionBody, parse
+from textgen_core.generate.openai_stream import ChatChunks, CompletionChunks, stream
 from textgen_core.generate.serving import Batcher, Busy, Server
 
 Models = Mapping[str, str] | Callable[[], Mapping[str, str]]
@@ -134,6 +136,9 @@ def _answering(api: _Api, route: str, handler):
             response = JSONResponse(exc.body(), exc.status, headers=exc.headers)
         except TextgenError as exc:
             response = JSONResponse(ApiError(400, str(exc)).body(), 400)
+        except Exception as exc:  # a bug or a failed decode: still an answer in OpenAI's shape
+            logging.getLogger(__name__).exception("%s failed", route)
+            response = JSONResponse(ApiError(500, f"{type(exc).__name__}: {exc}").body(), 500)
         if isinstance(response, StreamingResponse):
             return response  # counted when the stream ends
         api.metrics.answered(route, response.status_code, time.perf_counter() - began)
@@ -224,14 +229,14 @@ class _Api:
         texts = body.prompts()
         prompts = [encode(tokenizer, p) for p in texts]
         for ids in prompts:
-            check_fits(ids, body.max_tokens, context)
-        choices = make_choices(body, prompts, [body.max_tokens] * len(prompts), body.logprobs)
+            check_fits(ids, body.limit(), context)
+        choices = make_choices(body, prompts, [body.limit()] * len(prompts), body.logprobs)
         shown = [t if isinstance(t, str) else tokenizer.decode(t) for t in texts]
         echoed = [shown[c.index // body.n] if body.echo else "" for c in choices]
         events = _queue(batcher, choices)
         if body.stream:
-            stream = _stream_completion(self, body, tokenizer, choices, echoed, events)
-            return _sse(stream)
+            chunks = CompletionChunks(body, tokenizer, choices, echoed)
+            return _sse(chunks, choices, events, self.metrics)
         async for _ in events:
             pass
         texts = [prefix + c.row.text for prefix, c in zip(echoed, choices, strict=True)]
@@ -262,7 +267,7 @@ class _Api:
         choices = make_choices(body, [ids], [limit], top)
         events = _queue(batcher, choices)
         if body.stream:
-            return _sse(_stream_chat(self, body, tokenizer, choices, events))
+            return _sse(ChatChunks(body, tokenizer, choices), choices, events, self.metrics)
         async for _ in events:
             pass
         answer = fmt.chat(body.model, tokenizer, choices, body)
@@ -288,99 +293,7 @@ def _queue(batcher: Batcher, choices):
         ) from None
 
 
-def _sse(stream) -> StreamingResponse:
-    return StreamingResponse(stream, media_type="text/event-stream")
-
-
-async def _stream_completion(api: _Api, body, tokenizer, choices, echoed, events):
-    began, ident, created = time.perf_counter(), fmt.new_id("cmpl"), int(time.time())
-    reported, streamed = [0] * len(choices), [0] * len(choices)
-
-    def piece(choice, text: str, finish: str | None = None, echo: bool = False) -> bytes:
-        """A chunk of `text`, with the logprobs of the tokens streamed whole by now
-        (the prompt's alone in the echo chunk; all the rest in the last one)."""
-        i, logprobs = choice.index, None
-        streamed[i] += 0 if echo else len(text)
-        if body.logprobs is not None:
-            limit = None if finish else streamed[i]
-            logprobs = fmt.completion_logprobs(tokenizer, choice, body.echo, reported[i], limit)
-            reported[i] += len(logprobs["tokens"])
-        entry = {"index": i, "text": text, "logprobs": logprobs, "finish_reason": finish}
-        return fmt.sse(fmt.chunk("completion", ident, created, body.model, [entry]))
-
-    async for data in _streamed(
-        api,
-        "/v1/completions",
-        began,
-        choices,
-        events,
-        ident,
-        created,
-        body.model,
-        "completion",
-        first=lambda c: piece(c, echoed[c.index], echo=True) if body.echo else None,
-        middle=lambda c, text: piece(c, text),
-        last=lambda c: piece(c, "", c.row.finish_reason or "stop"),
-    ):
-        yield data
-
-
-async def _stream_chat(api: _Api, body, tokenizer, choices, events):
-    began, ident, created = time.perf_counter(), fmt.new_id("chatcmpl"), int(time.time())
-    reported, streamed = [0] * len(choices), [0] * len(choices)
-
-    def piece(choice, delta: dict, finish: str | None = None) -> bytes:
-        i, logprobs = choice.index, None
-        streamed[i] += len(delta.get("content") or "")
-        if body.logprobs:
-            limit = None if finish else streamed[i]
-            logprobs = fmt.chat_logprobs(tokenizer, choice, reported[i], limit)
-            reported[i] += len(logprobs["content"])
-        entry = {
-            "index": choice.index,
-            "delta": delta,
-            "logprobs": logprobs,
-            "finish_reason": finish,
-        }
-        return fmt.sse(fmt.chunk("chat", ident, created, body.model, [entry]))
-
-    async for data in _streamed(
-        api,
-        "/v1/chat/completions",
-        began,
-        choices,
-        events,
-        ident,
-        created,
-        body.model,
-        "chat",
-        first=lambda c: piece(c, {"role": "assistant", "content": ""}),
-        middle=lambda c, text: piece(c, {"content": text}),
-        last=lambda c: piece(c, {}, c.row.finish_reason or "stop"),
-    ):
-        yield data
-
-
-async def _streamed(
-    api, route, began, choices, events, ident, created, model, kind, *, first, middle, last
-):
-    """The SSE stream: each choice's first chunk, its pieces, its finishing
-    chunk, then one chunk with the usage (no choices), then [DONE]. A failure
-    after the answer began is sent as an error event before [DONE]."""
-    status = 200
-    try:
-        for choice in choices:
-            if (data := first(choice)) is not None:
-                yield data
-        async for choice, text in events:
-            yield middle(choice, text) if text is not None else last(choice)
-        tail = fmt.chunk(kind, ident, created, model, [])
-        tail["usage"] = fmt.usage(choices)
-        api.metrics.counted(tail["usage"])
-        yield fmt.sse(tail)
-    except Exception as exc:  # the status line is sent: report it in the stream
-        status = 500
-        yield fmt.sse(ApiError(500, f"{type(exc).__name__}: {exc}").body())
-    finally:
-        api.metrics.answered(route, status, time.perf_counter() - began)
-    yield fmt.sse("[DONE]")
+def _sse(chunks, choices, events, metrics: Metrics) -> StreamingResponse:
+    return StreamingResponse(
+        stream(chunks, choices, events, metrics), media_type="text/event-stream"
+    )

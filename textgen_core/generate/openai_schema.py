@@ -101,6 +101,9 @@ class CompletionBody(_Body):
         best_of = None if self.best_of in (None, self.n) else self.best_of
         return {**super().unsupported(), "best_of": best_of, "suffix": self.suffix or None}
 
+    def limit(self) -> int:
+        return self.max_tokens or 16  # null: OpenAI's default
+
     def prompts(self) -> list[str | list[int]]:
         """Each prompt: text, or token ids."""
         prompt = self.prompt

@@ -8,7 +8,8 @@ and the login from the Space secret TEXTGEN_AUTH (USER:PASS), which
 `textgen deploy-space --auth` sets.
 The page is built in textgen_core.app.ui and the work is done by textgen_core.
 Named API endpoints (see docs/APP.md): /generate, /start_training, /job_status,
-/cancel_training, /resume_training.
+/cancel_training, /resume_training; and the OpenAI-compatible /v1 API on the same
+server.
 """
 
 from textgen_core.app.launch import main

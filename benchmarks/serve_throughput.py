@@ -3,6 +3,7 @@ the same requests one by one, or a load test of many at once.
 
     python benchmarks/serve_throughput.py [--requests 8] [--new-tokens 64] [--rounds 3]
     python benchmarks/serve_throughput.py --load 50 [--new-tokens 16]
+    python benchmarks/serve_throughput.py --api [--clients 8,32] [--new-tokens 64]
 
 Starts the real app (`python app.py`, as tests/app_server.py does) on a model
 folder of distilgpt2's shape (random init, GPT-2 tokenizer; `--model tiny`
@@ -14,7 +15,11 @@ sampling with textgen's defaults.
 Default mode: the `--requests` requests sent one after another (each decoded
 alone), then all at once (decoded as a batch); the two alternate for
 `--rounds` rounds after a warm-up. `--load N`: N requests at once, once, with
-latency percentiles. Prints one JSON line.
+latency percentiles. `--api`: `textgen serve` instead of the app, requests to
+its OpenAI-compatible `/v1/completions` (same settings, textgen's defaults
+passed as top_k/repetition_penalty): `--requests` one by one, then each
+`--clients` count at once, with p50/p95 latency and tokens/s against one by
+one. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from api_server import ApiServer  # noqa: E402
 from app_server import AppServer, call_api  # noqa: E402
 
 from benchmarks.common import emit  # noqa: E402
@@ -133,6 +139,64 @@ def load(url, model, opts) -> dict:
     }
 
 
+def api_request(url: str, i: int, new_tokens: int) -> tuple[int, str, float]:
+    """One /v1/completions request: (HTTP status, text, seconds)."""
+    import httpx
+
+    body = {
+        "model": "bench",
+        "prompt": PROMPTS[i % len(PROMPTS)],
+        "max_tokens": new_tokens,
+        "temperature": 0.8,
+        "top_p": 0.95,
+        "top_k": 50,
+        "repetition_penalty": 1.1,
+        "seed": 1000 + i,
+    }
+    began = time.perf_counter()
+    response = httpx.post(url + "/v1/completions", json=body, timeout=900)
+    text = response.json()["choices"][0]["text"] if response.status_code == 200 else ""
+    return response.status_code, text, time.perf_counter() - began
+
+
+def api_side(url: str, n: int, new_tokens: int, *, together: bool) -> dict:
+    began = time.perf_counter()
+    if together:
+        with ThreadPoolExecutor(n) as pool:
+            answers = list(pool.map(lambda i: api_request(url, i, new_tokens), range(n)))
+    else:
+        answers = [api_request(url, i, new_tokens) for i in range(n)]
+    wall = time.perf_counter() - began
+    latencies = sorted(seconds for status, _, seconds in answers if status == 200)
+    ok = len(latencies)
+    return {
+        "requests": n,
+        "answered": ok,
+        "server_errors": sum(status >= 500 for status, _, _ in answers),
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(ok * new_tokens / wall, 1),
+        "p50_s": round(statistics.median(latencies), 2) if latencies else None,
+        "p95_s": round(latencies[int(0.95 * (ok - 1))], 2) if latencies else None,
+        "texts": [text for _, text, _ in answers],
+    }
+
+
+def api_compare(url: str, opts) -> dict:
+    api_request(url, 0, 4)  # warm up
+    alone = api_side(url, opts.requests, opts.new_tokens, together=False)
+    report = {"new_tokens_each": opts.new_tokens, "one_by_one": alone}
+    for clients in (int(c) for c in opts.clients.split(",")):
+        side = api_side(url, clients, opts.new_tokens, together=True)
+        side["ratio"] = round(side["tokens_per_s"] / alone["tokens_per_s"], 2)
+        # seeded requests: the same text alone and batched
+        side["same_texts_as_one_by_one"] = side["texts"][: opts.requests] == alone["texts"]
+        report[f"at_once_{clients}"] = side
+    for side in report.values():
+        if isinstance(side, dict):
+            side.pop("texts", None)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=8, help="concurrent requests to compare")
@@ -141,7 +205,23 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=0, help="load test: this many at once")
     parser.add_argument("--model", choices=("distilgpt2", "tiny"), default="distilgpt2")
     parser.add_argument("--app-arg", action="append", default=[], help="extra app.py flag")
+    parser.add_argument("--api", action="store_true", help="textgen serve's /v1/completions")
+    parser.add_argument("--clients", default="8,32", help="--api: concurrent clients to compare")
     opts = parser.parse_args()
+    if opts.api:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = build_model(Path(tmp) / "model", opts.model)
+            server = ApiServer(Path(tmp), [f"bench={model}"]).start()
+            try:
+                load_before = os.getloadavg()[0]
+                report = {"benchmark": "serve_api_throughput"}
+                report.update(
+                    model=f"scratch:{opts.model} (random)", **api_compare(server.url, opts)
+                )
+            finally:
+                server.stop()
+        emit(report, load_before)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         model = build_model(Path(tmp) / "model", opts.model)

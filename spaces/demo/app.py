@@ -5,6 +5,7 @@ textgen_core package and textgen_demo.json, which names the model and the commit
 to serve. The Space runs `python app.py`; so can you, in a copy of the Space.
 The address and port come from GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (the
 Space sets them), a login from the secret TEXTGEN_AUTH (USER:PASS) if there is one.
+The same server answers the OpenAI-compatible /v1 API for the model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 from pathlib import Path
 
 from textgen_core.app.demo import DemoModel, build_demo
+from textgen_core.app.openai_mount import launch_with_api
 
 SETTINGS = Path(__file__).with_name("textgen_demo.json")
 
@@ -24,7 +26,14 @@ def main() -> None:
     app = build_demo(model)
     login = os.environ.get("TEXTGEN_AUTH", "")
     auth = tuple(login.split(":", 1)) if ":" in login else None
-    app.queue(max_size=64).launch(auth=auth, show_error=True)
+    launch_with_api(  # the page, and the OpenAI-compatible /v1 API serving this one model
+        app.queue(max_size=64),
+        {model.model_id: model.model_id},
+        api_key=login or None,
+        server=model.server,
+        auth=auth,
+        show_error=True,
+    )
 
 
 if __name__ == "__main__":

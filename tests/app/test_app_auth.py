@@ -37,6 +37,7 @@ PUBLIC = {
     "/gradio_api/runs/",
     "/gradio_api/startup-events",
     "/gradio_api/heartbeat/{session_hash}",
+    "/health",  # the /v1 API's liveness check: answers {"status": "ok"}, nothing else
 }
 REFUSED = {401, 403, 404, 422}  # no login, forbidden, nothing there, or rejected request
 

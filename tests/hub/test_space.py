@@ -222,6 +222,17 @@ def test_demo_bundle_starts_and_generates_what_textgen_generate_does(demo_space,
     page = urllib.request.urlopen(demo_space.url + "config").read().decode()
     assert "| fine-tuned | 3.5 | 33.1 |" in page and "To be, or not" in page  # from samples
     assert f"/alice/tiny/resolve/{revision}/model.safetensors" in " ".join(hub.requests)
+    import openai  # the same Space is an OpenAI-compatible API for the model
+
+    api = openai.OpenAI(base_url=demo_space.url + "v1", api_key="unused", max_retries=0)
+    done = api.completions.create(
+        model="alice/tiny",
+        prompt="To be, or not",
+        max_tokens=12,
+        temperature=0,
+        extra_body={"repetition_penalty": 1.1},  # textgen generate's default
+    )
+    assert done.choices[0].text == text
 
 
 def test_demo_bundle_runs_on_its_requirements_alone_from_its_own_package(demo_space):

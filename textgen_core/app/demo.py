@@ -12,8 +12,9 @@ import gradio as gr
 
 from textgen_core.app.ui.forms import generate_config, shown_to_user
 from textgen_core.errors import hub_endpoint
-from textgen_core.generate.serving import Batcher
+from textgen_core.generate.serving import Server
 from textgen_core.hub.model_page import ModelPage, read_model_page
+from textgen_core.model.cache import ModelCache
 
 
 class DemoModel:
@@ -25,7 +26,12 @@ class DemoModel:
         # at start-up, a failure stops the Space with its one-line reason in the log
         model, tokenizer = load_for_inference(model_id, revision=revision)
         self.page: ModelPage = read_model_page(model_id, revision)
-        self.batcher = Batcher(model, tokenizer, max_batch=max_batch)
+        # One Server for the page and the /v1 API, so their requests batch together;
+        # it holds the model at the pinned commit under its Hub id.
+        self.server = Server(ModelCache(capacity=1), max_batch=max_batch)
+        self.server.cache.put(model_id, model, tokenizer)
+        self.batcher = self.server.batcher(model_id)
+        self.model_id = model_id
         self.cap = cap
 
     def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, penalty, seed):

@@ -46,6 +46,11 @@ def add_app_flags(p: argparse.ArgumentParser) -> None:
         "--queue-size", type=int, default=256, help="requests waiting at most (more: refused)"
     )
     p.add_argument("--max-jobs", type=int, default=1, help="training jobs at once")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="key of the /v1 API (Authorization: Bearer KEY); default with --auth: USER:PASS",
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,8 +66,10 @@ def main(argv: list[str] | None = None) -> None:
 def launch(args: argparse.Namespace) -> None:
     """Start the app with parsed flags and serve until stopped."""
     from textgen_core.app.jobs import JobStore
+    from textgen_core.app.openai_mount import launch_with_api, trained_models
     from textgen_core.app.ui import build_app
     from textgen_core.app.uploads import MB, UploadLimits
+    from textgen_core.generate.serving import Server
 
     auth = None
     if args.auth:
@@ -82,14 +89,21 @@ def launch(args: argparse.Namespace) -> None:
     interrupted = [j["id"] for j in store.list_jobs() if j["state"] == "interrupted"]
     if interrupted:
         print(f"interrupted jobs (resume them in the Train tab): {', '.join(interrupted)}")
+    server = Server(max_batch=args.generate_batch, max_waiting=args.queue_size)
     app = build_app(
         store,
         limits=limits,
         max_new_tokens=args.max_new_tokens,
         generate_concurrency=args.generate_concurrency,
         generate_batch=args.generate_batch,
+        server=server,
     )
-    app.queue(max_size=args.queue_size).launch(
+    launch_with_api(  # the page, and the OpenAI-compatible /v1 API on the same server
+        app.queue(max_size=args.queue_size),
+        trained_models(store),
+        api_key=args.api_key or (args.auth if auth else None),
+        server=server,
+        any_model=True,
         server_name=args.host,
         server_port=args.port,
         share=args.share,

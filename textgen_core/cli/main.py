@@ -222,6 +222,23 @@ def cmd_app(args: argparse.Namespace) -> int:
     from textgen_core.app.launch import launch
 
     launch(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from textgen_core.generate.openai_api import served_names
+
+    models = served_names(args.models)
+    _quiet_libraries(True)
+    from textgen_core.generate.openai_server import serve
+
+    serve(
+        models,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key or os.environ.get("TEXTGEN_API_KEY") or None,
+        max_batch=args.max_batch,
+        queue_size=args.queue_size,
+    )
     return 0
 
 
@@ -363,6 +380,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("app", help="start the web app (the same as `python app.py`)")
     add_app_flags(p)
     p.set_defaults(func=cmd_app)
+    p = sub.add_parser("serve", help="serve models over an OpenAI-compatible HTTP API")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="folder, Hub id or scratch:*; clients name runs/x/model as x, or give NAME=MODEL",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="default %(default)s")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require `Authorization: Bearer KEY` (default: TEXTGEN_API_KEY); "
+        "required when --host is not a loopback address",
+    )
+    p.add_argument("--max-batch", type=int, default=8, help="requests decoded together, per model")
+    p.add_argument(
+        "--queue-size", type=int, default=256, help="requests waiting at most (more: 429)"
+    )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="train and generate on the bundled Shakespeare corpus")
     p.add_argument("--output", default="runs/demo", metavar="DIR")

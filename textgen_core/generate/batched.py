@@ -48,6 +48,17 @@ class Row:
     done: bool = False
     stopped: bool = False
     """Set from outside when nobody reads the row any more; it ends at the next token."""
+    logprobs: int | None = None
+    """Also record, for each new token, its log-probability under the model (before
+    temperature and the other processors) and the `logprobs` most likely tokens'."""
+    prompt_logprobs: bool = False
+    """With `logprobs`, also record them for the prompt's tokens (all but the first)."""
+    token_logprobs: list = field(default_factory=list)
+    """(logprob, {token id: logprob}) of each token in `new` (then of the prompt's
+    tokens in `prompt_token_logprobs`), filled when `logprobs` is set."""
+    prompt_token_logprobs: list = field(default_factory=list)
+    finish_reason: str = ""
+    """Once done: "stop" (end-of-text or a stop string) or "length" (max_new_tokens)."""
 
     def settings(self) -> tuple:
         c = self.cfg
@@ -135,6 +146,7 @@ def _advance(row: Row, token: int, eos: set[int], tokenizer) -> None:
     cut = cut_at_stop(text, stop)
     row.done = ended or len(cut) < len(text) or len(row.new) >= row.cfg.max_new_tokens
     if row.done:
+        row.finish_reason = "stop" if ended or len(cut) < len(text) else "length"
         safe = len(cut)
     else:
         hold = max((len(s) for s in stop), default=1) - 1
@@ -143,6 +155,37 @@ def _advance(row: Row, token: int, eos: set[int], tokenizer) -> None:
         row.emit(cut[row.sent : safe])
         row.sent = safe
     row.text = cut
+
+
+def _top(logprobs, token: int, k: int) -> tuple[float, dict[int, float]]:
+    values, ids = logprobs.topk(k) if k else (logprobs[:0], logprobs[:0].long())
+    return float(logprobs[token]), dict(zip(ids.tolist(), values.tolist(), strict=True))
+
+
+def _record_logprobs(logits, rows: list[Row], tokens: list[int], eos: set[int]) -> None:
+    """Each asking row's chosen token's log-probability and its top `logprobs`
+    alternatives, for the tokens `_advance` will keep (not end-of-text)."""
+    import torch
+
+    for i, (row, token) in enumerate(zip(rows, tokens, strict=True)):
+        if row.logprobs is not None and not row.done and token not in eos:
+            row.token_logprobs.append(_top(torch.log_softmax(logits[i], -1), token, row.logprobs))
+
+
+def _record_prompt_logprobs(logits, rows: list[Row]) -> None:
+    """From the first forward pass over the (left-padded) prompts: the
+    log-probability of each prompt token after the first, given those before it."""
+    import torch
+
+    width = logits.shape[1]
+    for i, row in enumerate(rows):
+        if row.logprobs is None or not row.prompt_logprobs:
+            continue
+        start = width - len(row.ids)
+        scores = torch.log_softmax(logits[i, start:-1].float(), -1)
+        row.prompt_token_logprobs = [
+            _top(scores[j], token, row.logprobs) for j, token in enumerate(row.ids[1:])
+        ]
 
 
 def _generator(row: Row, device):
@@ -194,9 +237,12 @@ def decode(model, tokenizer, rows: list[Row]) -> None:
                 cache=past,
                 use_cache=True,
             )
+            if past is None:
+                _record_prompt_logprobs(out.logits, rows)
             past = out.cache
             logits = out.logits[:, -1].float()
             tokens = _next_tokens(logits, rows, generators, processors)
+            _record_logprobs(logits, rows, tokens, eos)
             for row, token in zip(rows, tokens, strict=True):
                 if not row.done:
                     _advance(row, token, eos, tokenizer)

@@ -29,6 +29,12 @@ from textgen_core.generate.batched import Row, decode
 from textgen_core.model.cache import ModelCache
 
 _END = object()
+END = _END
+"""What `Batcher.submit` puts on a request's sink once its row is decoded."""
+
+
+class Busy(TextgenError):
+    """The model's waiting line is full; the request was not queued."""
 
 
 @dataclass
@@ -55,6 +61,8 @@ class Batcher:
         self.max_batch, self.gap, self.window = max(1, max_batch), gap, window
         self.max_waiting, self.idle = max_waiting, idle
         self.batch_sizes: list[int] = []  # of every batch run, for tests and benchmarks
+        self.on_batch: list = []
+        """Functions called with the size of each batch as it starts (metrics)."""
         self._waiting: queue.Queue[_Request] = queue.Queue()
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -78,14 +86,26 @@ class Batcher:
     def generate(self, prompt: str, cfg: GenerateConfig) -> str:
         return "".join(self.stream(prompt, cfg))
 
-    def _submit(self, request: _Request) -> None:
+    def submit(self, rows: list[Row], sinks: list) -> None:
+        """Queue `rows` together (all or none: `Busy` when the line is full). Each
+        row's `emit` should feed its sink; when the row is decoded, `END` or the
+        exception that ended its batch goes to `sink.put`. `stream` is built on this."""
+        self._submit(*(_Request(row, sink) for row, sink in zip(rows, sinks, strict=True)))
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued and not yet in a batch."""
+        return self._waiting.qsize()
+
+    def _submit(self, *requests: _Request) -> None:
         with self._lock:
-            if self._waiting.qsize() >= self.max_waiting:
-                raise TextgenError(
+            if self._waiting.qsize() + len(requests) > self.max_waiting:
+                raise Busy(
                     f"busy: {self.max_waiting} requests are already waiting for this model; "
                     "try again in a moment"
                 )
-            self._waiting.put(request)
+            for request in requests:
+                self._waiting.put(request)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, daemon=True)
                 self._worker.start()
@@ -114,6 +134,8 @@ class Batcher:
 
     def _run(self, batch: list[_Request]) -> None:
         self.batch_sizes.append(len(batch))
+        for observe in self.on_batch:
+            observe(len(batch))
         try:
             decode(self.model, self.tokenizer, [r.row for r in batch])
         except BaseException as exc:  # handed to every reader of the batch; the worker goes on
@@ -142,9 +164,13 @@ def _pieces(pieces: queue.SimpleQueue) -> Iterator[str]:
 class Server:
     """The app's generation: models from `cache`, one `Batcher` per loaded model."""
 
-    def __init__(self, cache: ModelCache | None = None, *, max_batch: int = 8) -> None:
+    def __init__(
+        self, cache: ModelCache | None = None, *, max_batch: int = 8, max_waiting: int = 256
+    ) -> None:
         self.cache = cache or ModelCache()
-        self.max_batch = max_batch
+        self.max_batch, self.max_waiting = max_batch, max_waiting
+        self.on_batch: list = []
+        """Functions called with the size of every batch of every model (metrics)."""
         self._batchers: dict[str, Batcher] = {}
         self._lock = threading.Lock()
 
@@ -153,13 +179,21 @@ class Server:
         with self._lock:
             current = self._batchers.get(name)
             if current is None or current.model is not model:  # new, or reloaded after eviction
-                current = Batcher(model, tokenizer, max_batch=self.max_batch)
+                current = Batcher(
+                    model, tokenizer, max_batch=self.max_batch, max_waiting=self.max_waiting
+                )
+                current.on_batch = self.on_batch  # the same list: observers added later count
                 self._batchers[name] = current
                 self._forget_evicted()
             return current
 
     def stream(self, name: str, prompt: str, cfg: GenerateConfig) -> Iterator[str]:
         return self.batcher(name).stream(prompt, cfg)
+
+    def waiting(self) -> int:
+        """Requests queued for any model and not yet in a batch."""
+        with self._lock:
+            return sum(b.waiting for b in self._batchers.values())
 
     def _forget_evicted(self) -> None:
         for name in [n for n in self._batchers if n not in self.cache]:

@@ -31,6 +31,13 @@ class ModelCache:
                 self._models.popitem(last=False)
             return loaded
 
+    def put(self, name: str, model, tokenizer) -> None:
+        """Keep an already loaded model under `name` (e.g. a Hub model at a pinned
+        commit, which `get` would load at the newest one)."""
+        with self._lock:
+            self._models[name] = (model, tokenizer)
+            self._models.move_to_end(name)
+
     def forget(self, name: str) -> None:
         with self._lock:
             self._models.pop(name, None)

@@ -125,12 +125,14 @@ def build_app(
     max_new_tokens: int = 512,
     generate_concurrency: int = 16,
     generate_batch: int = 8,
+    server: Server | None = None,
 ) -> gr.Blocks:
     """The Blocks app over `store` (jobs), `cache` (models) and the upload limits.
     Up to `generate_concurrency` generation requests run at once (the rest wait
-    in the queue), decoded in batches of up to `generate_batch` per model."""
+    in the queue), decoded in batches of up to `generate_batch` per model
+    (in `server` when given: the app's /v1 API shares it, so both batch together)."""
     limits = limits or UploadLimits()
-    server = Server(cache or ModelCache(), max_batch=generate_batch)
+    server = server or Server(cache or ModelCache(), max_batch=generate_batch)
     h = Handlers(store, server, limits, max_new_tokens)
     with gr.Blocks(title="textgen") as app:
         gr.Markdown("# textgen\nFine-tune a small language model on your own text.")

@@ -1,0 +1,166 @@
+"""The web app's server also answers the OpenAI-compatible /v1 API, behind the
+app's login (the key is USER:PASS, or --api-key), batching with the page's
+requests; and every route, /v1 and path-parameter routes included, refuses a
+stranger with 401/403 (a 404 or 422 would only mean the guess was wrong)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import openai
+import pytest
+from api_server import metric
+from app_server import AppServer
+from gradio_client import Client, handle_file
+
+KEY = "ann:secret"
+# Served to anyone so the login page works (tests/app/test_app_auth.py says why
+# each is harmless): Gradio's own frontend files and icons, and /health, which
+# answers {"status": "ok"} and nothing else.
+PUBLIC = {
+    "/assets/{path}",
+    "/svelte/{path}",
+    "/static/{path}",
+    "/pwa_icon",
+    "/pwa_icon/{size}",
+    "/",
+    "/login",
+    "/login/",
+    "/logout",
+    "/favicon.ico",
+    "/robots.txt",
+    "/manifest.json",
+    "/theme.css",
+    "/openapi.json",
+    "/gradio_api/theme.css",
+    "/gradio_api/user",
+    "/gradio_api/user/",
+    "/gradio_api/token",
+    "/gradio_api/token/",
+    "/gradio_api/app_id",
+    "/gradio_api/app_id/",
+    "/gradio_api/runs",
+    "/gradio_api/runs/",
+    "/gradio_api/startup-events",
+    "/gradio_api/heartbeat/{session_hash}",
+    "/health",
+}
+PATH_PARAMETER_ROUTES = [
+    ("GET", "/file=/etc/hostname"),
+    ("GET", "/gradio_api/file=/etc/hostname"),
+    ("GET", "/gradio_api/file/etc/hostname"),
+    ("GET", "/gradio_api/proxy=https://example.com/x"),
+    ("GET", "/gradio_api/call/generate/abc"),
+    ("POST", "/gradio_api/call/generate"),
+    ("GET", "/gradio_api/stream/abc"),
+    ("GET", "/gradio_api/monitoring/abc"),
+    ("GET", "/v1/models/anything"),
+    ("POST", "/v1/completions"),
+    ("POST", "/v1/chat/completions"),
+    ("GET", "/v1/models"),
+    ("GET", "/metrics"),
+]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    server = AppServer(tmp_path_factory.mktemp("data"), "--auth", KEY).start()
+    deadline = time.time() + 60  # /v1 is added right after Gradio's server starts
+    while httpx.get(server.url + "health").status_code != 200 and time.time() < deadline:
+        time.sleep(0.2)
+    yield server
+    server.stop()
+
+
+def status(url: str, method: str) -> int:
+    body = {} if method == "POST" else None
+    try:
+        return httpx.request(method, url, json=body, timeout=10).status_code
+    except httpx.ReadTimeout:
+        return 408  # a streaming route that waits: it was not refused
+
+
+def test_every_route_refuses_a_stranger_with_401_or_403(app):
+    spec = json.load(urllib.request.urlopen(app.url + "openapi.json"))
+    assert {"/v1/completions", "/v1/chat/completions", "/v1/models", "/metrics"} <= set(
+        spec["paths"]
+    )
+    routes = []
+    for path, operations in spec["paths"].items():
+        if path in PUBLIC:
+            continue
+        concrete = re.sub(r"\{[^}]+\}", "x", path.replace("{api_name}", "generate"))
+        routes += [(method.upper(), concrete) for method in operations]
+    open_routes = [
+        f"{method} {path}: {code}"
+        for method, path in routes + PATH_PARAMETER_ROUTES
+        if (code := status(app.url.rstrip("/") + path, method)) not in (401, 403)
+    ]
+    assert open_routes == []
+
+
+def test_v1_needs_the_key_and_answers_the_same_text_as_the_generate_endpoint(app, tiny_model):
+    for key in ("wrong", "ann:guess"):
+        stranger = openai.OpenAI(base_url=app.url + "v1", api_key=key, max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            stranger.completions.create(model=str(tiny_model), prompt="x")
+    client = openai.OpenAI(base_url=app.url + "v1", api_key=KEY, max_retries=0)
+    answer = client.completions.create(
+        model=str(tiny_model),
+        prompt="Once upon a time",
+        max_tokens=20,
+        temperature=0,
+        extra_body={"repetition_penalty": 1.1},
+    )
+    page = Client(app.url, auth=tuple(KEY.split(":")), verbose=False)
+    expected = page.predict(
+        str(tiny_model), "Once upon a time", 20, 0, 50, 0.95, 1.1, -1, api_name="/generate"
+    )
+    assert answer.choices[0].text == expected
+    assert [m.id for m in client.models.list()] == []  # no model trained here yet
+    with pytest.raises(openai.NotFoundError):
+        client.completions.create(model="not/a-model-here", prompt="x")
+
+
+def test_concurrent_requests_to_the_app_are_decoded_in_one_batch(app, tiny_model):
+    headers = {"Authorization": f"Bearer {KEY}"}
+
+    def ask(i: int) -> int:
+        body = {"model": str(tiny_model), "prompt": f"{i}", "max_tokens": 40, "seed": i}
+        return httpx.post(app.url + "v1/completions", json=body, headers=headers, timeout=120)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    metrics = httpx.get(app.url + "metrics", headers=headers).text
+    batches = metric(metrics, "textgen_batch_size_count")
+    assert metric(metrics, 'textgen_batch_size_bucket{le="1.0"}') < batches  # some had company
+
+
+def test_models_trained_in_the_app_are_listed_and_served_by_job_id(app, tiny_model, corpus_dir):
+    page = Client(app.url, auth=tuple(KEY.split(":")), verbose=False)
+    uploads = [handle_file(str(f)) for f in sorted(corpus_dir.glob("*.txt"))[:4]]
+    job_id = page.predict(
+        uploads, str(tiny_model), 1, 8, 3e-3, 64, False, api_name="/start_training"
+    )
+    deadline = time.time() + 240
+    while (state := page.predict(job_id, api_name="/job_status")["state"]) in ("queued", "running"):
+        assert time.time() < deadline
+        time.sleep(1)
+    assert state == "completed"
+    client = openai.OpenAI(base_url=app.url + "v1", api_key=KEY, max_retries=0)
+    assert [m.id for m in client.models.list()] == [job_id]
+    answer = client.completions.create(
+        model=job_id,
+        prompt="To be",
+        max_tokens=8,
+        temperature=0,
+        extra_body={"repetition_penalty": 1.1},
+    )
+    expected = page.predict(job_id, "To be", 8, 0, 50, 0.95, 1.1, -1, api_name="/generate")
+    assert answer.choices[0].text == expected

@@ -65,6 +65,10 @@ def _check_output(out: RunPaths, resume: bool) -> None:
 def _resume_point(out: RunPaths, record: dict, force: bool) -> Path | None:
     saved = report.read_json(out.record) if out.record.exists() else record
     saved.setdefault("processes", 1)  # recorded before runs could have several
+    try:  # settings added since the run started count at their defaults
+        saved["config"] = TrainConfig.from_dict(saved["config"]).to_dict()
+    except (KeyError, TypeError):
+        pass  # a record of other settings: the comparison below names them
     keys = ("config", "data_fingerprint", "processes")
     changed = [key for key in keys if saved.get(key) != record.get(key)]
     if changed and not force:

@@ -46,7 +46,10 @@ def main() -> None:
     import textgen_core.data.extract.registry  # noqa: F401 - imports paid once, before the cap
 
     for name in ("bs4", "pypdf", "docx", "defusedxml.ElementTree", "charset_normalizer"):
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:  # the file that needs it says so when it is read
+            pass
     _cap_memory(int(sys.argv[1]))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while header := stdin.read(_HEADER.size):

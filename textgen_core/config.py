@@ -119,6 +119,12 @@ class TrainConfig:
     the trainable weights and less memory, but less room to adapt."""
     data: DataConfig = field(default_factory=DataConfig)
     """How files become chunks and splits."""
+    sample_prompts: list[str] = field(default_factory=list)
+    """Prompts continued (seeded with `seed`) by the base model and after every
+    evaluation, into samples.jsonl; empty: the opening words of two validation
+    documents."""
+    sample_tokens: int = 40
+    """Tokens generated per sample prompt at each evaluation; 0 takes no samples."""
 
     def validate(self) -> None:
         self.data.validate()
@@ -151,6 +157,11 @@ class TrainConfig:
             self.eval_steps is None or self.eval_steps >= 1,
             "--eval-steps",
             f"must be at least 1, got {self.eval_steps}",
+        )
+        _require(
+            0 <= self.sample_tokens <= 1000,
+            "--sample-tokens",
+            f"must be between 0 and 1000 (0 = no samples), got {self.sample_tokens}",
         )
 
     def to_dict(self) -> dict:

@@ -63,6 +63,7 @@ def demo_config(model: str) -> TrainConfig:
 def run_demo(output: str, *, model: str = "distilgpt2", quiet: bool = False, warn=print) -> dict:
     from textgen_core.generate.sampling import generate
     from textgen_core.model.loading import load_for_inference
+    from textgen_core.quality.samples import format_samples, read_samples
     from textgen_core.train.report import RunPaths, format_results
     from textgen_core.train.run import train
 
@@ -75,6 +76,7 @@ def run_demo(output: str, *, model: str = "distilgpt2", quiet: bool = False, war
         shutil.rmtree(out.root)
     results = train(corpus_files(), output, demo_config(model), quiet=quiet, warn=warn)
     print(format_results(results))
+    print(format_samples(read_samples(out.samples)))
     trained, tokenizer = load_for_inference(str(out.model))
     sample = generate(trained, tokenizer, PROMPT, GenerateConfig(max_new_tokens=80, seed=0))[0]
     print(f"\nsample:\n{PROMPT}{sample}\n")

@@ -58,12 +58,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not distributed.is_main():  # under torchrun / accelerate launch, one report, one push
         return 0
     print(format_results(results))
+    _print_samples(Path(args.output))
     print(f"model saved to {args.output}/model; report in {args.output}/results.json")
     if args.push_to_hub:
         from textgen_core.hub.repo import push_model
 
         print(f"pushed to {push_model(Path(args.output), args.push_to_hub, token=args.token)}")
     return 0
+
+
+def _print_samples(run: Path) -> None:
+    from textgen_core.quality.samples import FILE, format_samples, read_samples
+
+    shown = format_samples(read_samples(run / FILE))
+    if shown:
+        print(shown)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

@@ -66,6 +66,19 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
         "weights and ~0.5 GB less memory for distilgpt2, at most a few percent faster, but "
         "the model adapts less (slightly higher validation loss; BENCHMARKS.md)",
     )
+    p.add_argument(
+        "--sample-prompt",
+        action="append",
+        metavar="TEXT",
+        help="continue TEXT (seeded) before training and after every evaluation, into "
+        "samples.jsonl; repeatable (default: the opening words of two validation documents)",
+    )
+    p.add_argument(
+        "--sample-tokens",
+        type=int,
+        default=d.sample_tokens,
+        help="tokens per sample at each evaluation; 0 = no samples (default %(default)s)",
+    )
     lora = LoraConfig()
     p.add_argument(
         "--lora",
@@ -107,6 +120,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         lora=_lora_config(args),
         freeze_embeddings=args.freeze_embeddings,
         data=data_config(args),
+        sample_prompts=args.sample_prompt or [],
+        sample_tokens=args.sample_tokens,
     )
 
 

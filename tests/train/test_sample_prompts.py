@@ -1,0 +1,55 @@
+"""Which prompts a run samples: the given ones, else the opening words of
+validation documents."""
+
+from __future__ import annotations
+
+import pytest
+from datasets import Dataset
+from transformers import AutoTokenizer
+
+from textgen_core.config import TrainConfig
+from textgen_core.model.loading import gpt2_tokenizer_dir
+from textgen_core.train.sample_callback import default_prompts, for_run
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(gpt2_tokenizer_dir())
+
+
+def chunks(tokenizer, documents, size=8):
+    """Documents -> EOS-separated stream -> padded rows, as the data pipeline cuts them."""
+    ids = []
+    for doc in documents:
+        ids += tokenizer(doc)["input_ids"] + [tokenizer.eos_token_id]
+    rows = [ids[i : i + size] for i in range(0, len(ids), size)]
+    masks = [[1] * len(r) + [0] * (size - len(r)) for r in rows]
+    rows = [r + [0] * (size - len(r)) for r in rows]
+    return Dataset.from_dict({"input_ids": rows, "attention_mask": masks})
+
+
+def test_default_prompts_are_the_opening_words_of_the_first_validation_documents(tokenizer):
+    docs = [
+        "Once upon a time there was a king who ruled the land wisely and well, "
+        "and his people loved him for it, as people sometimes do.",
+        "Short one.",
+        "It was a dark and stormy night; the rain fell in torrents.",
+    ]
+    assert default_prompts(chunks(tokenizer, docs), tokenizer) == [
+        "Once upon a time there was",
+        "Short one.",
+    ]
+    assert default_prompts(chunks(tokenizer, docs), tokenizer, count=3)[2] == (
+        "It was a dark and stormy"
+    )
+
+
+def test_given_prompts_replace_the_default_ones(tokenizer, tiny_model):
+    from textgen_core.model.loading import load_for_inference
+
+    model, _ = load_for_inference(str(tiny_model))
+    cfg = TrainConfig(model=str(tiny_model), sample_prompts=["To be", "My lord"])
+    sampler = for_run("samples.jsonl", cfg, model, tokenizer, splits=None, show=False)
+    assert sampler.prompts == ["To be", "My lord"]
+    assert (sampler.cfg.seed, sampler.cfg.max_new_tokens) == (cfg.seed, cfg.sample_tokens)
+    assert for_run("x", TrainConfig(sample_tokens=0), model, tokenizer, None, False) is None

@@ -201,6 +201,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from textgen_core.quality.compare import format_table, load_runs, plot_curves
+
+    runs = load_runs(args.runs)
+    print(format_table(runs))
+    print(f"loss curves in {plot_curves(runs, args.output)}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     _quiet_libraries(args.quiet)
     from textgen_core.cli.demo import run_demo
@@ -309,6 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     p.set_defaults(func=cmd_deploy_space)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare finished runs: the settings that differ, losses, perplexity, train time, "
+        "and their loss curves overlaid",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="`textgen train --output` folders")
+    p.add_argument(
+        "--output",
+        default="compare.png",
+        metavar="PNG",
+        help="where to write the overlaid loss curves (default %(default)s)",
+    )
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("demo", help="train and generate on the bundled Shakespeare corpus")
     p.add_argument("--output", default="runs/demo", metavar="DIR")

@@ -53,3 +53,13 @@ def test_given_prompts_replace_the_default_ones(tokenizer, tiny_model):
     assert sampler.prompts == ["To be", "My lord"]
     assert (sampler.cfg.seed, sampler.cfg.max_new_tokens) == (cfg.seed, cfg.sample_tokens)
     assert for_run("x", TrainConfig(sample_tokens=0), model, tokenizer, None, False) is None
+
+
+def test_a_run_recorded_before_the_sample_settings_existed_still_resumes():
+    from textgen_core.train.run import _with_new_defaults
+
+    current = TrainConfig(model="scratch:tiny", lr=1e-3).to_dict()
+    recorded = {k: v for k, v in current.items() if k not in ("sample_prompts", "sample_tokens")}
+    assert _with_new_defaults(recorded) == current
+    changed = {**recorded, "lr": 2e-3}
+    assert _with_new_defaults(changed) != current  # a real change still shows

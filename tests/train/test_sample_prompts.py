@@ -44,6 +44,17 @@ def test_default_prompts_are_the_opening_words_of_the_first_validation_documents
     )
 
 
+def test_a_split_that_cut_documents_takes_the_words_after_a_line_break(tokenizer):
+    text = "ing the rest of a line\nTo be, or not to be, that is the question:\n"
+    text += "Whether 'tis nobler in the mind to suffer the slings and arrows\n"
+    assert default_prompts(chunks(tokenizer, [text]), tokenizer, by_document=False) == [
+        "To be, or not to be,",
+        "Whether 'tis nobler in the mind",
+    ]
+    no_break = chunks(tokenizer, ["ing the rest of a sentence that never ends"])
+    assert default_prompts(no_break, tokenizer, by_document=False) == ["ing the rest of a sentence"]
+
+
 def test_given_prompts_replace_the_default_ones(tokenizer, tiny_model):
     from textgen_core.model.loading import load_for_inference
 

@@ -30,10 +30,13 @@ def sample_config(cfg: TrainConfig) -> GenerateConfig:
     return GenerateConfig(max_new_tokens=cfg.sample_tokens, seed=cfg.seed)
 
 
-def default_prompts(validation, tokenizer, count: int = DEFAULT_PROMPTS) -> list[str]:
+def default_prompts(
+    validation, tokenizer, count: int = DEFAULT_PROMPTS, by_document: bool = True
+) -> list[str]:
     """The opening words of the first `count` validation documents: the
-    validation text's start (a document's start when the split is by document)
-    and whatever follows an end-of-text token."""
+    validation text's start and whatever follows an end-of-text token. When
+    the split cut documents (`by_document` false), the validation text starts
+    mid-sentence, so the words that start a line are taken instead."""
     eos, prompts = tokenizer.eos_token_id, []
 
     def add(opening: list[int]) -> None:
@@ -41,7 +44,8 @@ def default_prompts(validation, tokenizer, count: int = DEFAULT_PROMPTS) -> list
         if words and words not in prompts:
             prompts.append(words)
 
-    opening: list[int] | None = []  # None: this document's opening is taken
+    # opening: the tokens taken so far; None while waiting for the next start
+    opening: list[int] | None = [] if by_document else None
     for row in validation.select(range(min(len(validation), _SCAN_CHUNKS))):
         for token, keep in zip(row["input_ids"], row["attention_mask"], strict=True):
             if not keep:
@@ -49,6 +53,10 @@ def default_prompts(validation, tokenizer, count: int = DEFAULT_PROMPTS) -> list
             if token == eos:
                 if opening:
                     add(opening)  # a document shorter than the opening taken
+                opening = []
+            elif not by_document and tokenizer.decode([token]).endswith("\n"):
+                if opening:
+                    add(opening)  # a line shorter than the opening taken
                 opening = []
             elif opening is not None:
                 opening.append(token)
@@ -59,6 +67,8 @@ def default_prompts(validation, tokenizer, count: int = DEFAULT_PROMPTS) -> list
                 return prompts
     if opening:
         add(opening)
+    if not prompts and not by_document:  # no line break: the text's first words
+        return default_prompts(validation, tokenizer, count, by_document=True)
     return prompts[:count] or [""]
 
 
@@ -125,7 +135,9 @@ def for_run(
     if cfg.sample_tokens == 0:
         return None
     generation = sample_config(cfg)
-    prompts = list(cfg.sample_prompts) or default_prompts(splits.validation, tokenizer)
+    prompts = list(cfg.sample_prompts) or default_prompts(
+        splits.validation, tokenizer, by_document=splits.split_by == "document"
+    )
     check_prompts(prompts, model, tokenizer, generation)
     return SampleAtEvaluation(path, tokenizer, prompts, generation, show=show)
 

@@ -74,3 +74,25 @@ def test_a_run_recorded_before_the_sample_settings_existed_still_resumes():
     assert _with_new_defaults(recorded) == current
     changed = {**recorded, "lr": 2e-3}
     assert _with_new_defaults(changed) != current  # a real change still shows
+
+
+def test_samples_are_appended_and_printed_only_when_shown(tokenizer, tiny_model, tmp_path, capsys):
+    import torch
+
+    from textgen_core.model.loading import load_for_inference
+    from textgen_core.quality.samples import read_samples
+
+    model, _ = load_for_inference(str(tiny_model))
+    model.train()
+    cfg = TrainConfig(model=str(tiny_model), sample_prompts=["To be"], sample_tokens=5)
+    shown = for_run(tmp_path / "a.jsonl", cfg, model, tokenizer, splits=None, show=True)
+    quiet = for_run(tmp_path / "b.jsonl", cfg, model, tokenizer, splits=None, show=False)
+    torch.manual_seed(1)
+    before = torch.get_rng_state()
+    shown.sample(model, 7)
+    assert "sample at step 7: To be" in capsys.readouterr().out
+    quiet.sample(model, 7)
+    assert capsys.readouterr().out == ""
+    # seeded: the same text both times; the random state and train mode untouched
+    assert read_samples(tmp_path / "a.jsonl") == read_samples(tmp_path / "b.jsonl")
+    assert torch.equal(torch.get_rng_state(), before) and model.training

@@ -36,6 +36,8 @@ from pathlib import Path
 from textgen_core.app.uploads import StoredFile, UploadLimits, store_uploads, usable_or_raise
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
+from textgen_core.quality.samples import FILE as SAMPLES_FILE
+from textgen_core.quality.samples import read_samples
 from textgen_core.train.report import read_json, write_json
 
 STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
@@ -125,6 +127,7 @@ class JobStore:
             "eta_seconds": 0 if done else progress.get("eta_seconds"),
             "losses": _losses(folder / "run" / "metrics.jsonl"),
             "sample": progress.get("sample"),
+            "samples": read_samples(folder / "run" / SAMPLES_FILE),
             "results": _rename_paths(results, names) if done else None,
             "error": state.get("error"),
             "model": job["config"]["model"],

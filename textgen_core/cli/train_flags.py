@@ -76,6 +76,7 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sample-tokens",
         type=int,
+        metavar="N",
         default=d.sample_tokens,
         help="tokens per sample at each evaluation; 0 = no samples (default %(default)s)",
     )

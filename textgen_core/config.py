@@ -159,6 +159,15 @@ class TrainConfig:
     faster, but the model adapts less (slightly higher validation loss; BENCHMARKS.md)."""
     data: DataConfig = field(default_factory=DataConfig, metadata={"flatten": True})
     """How files become chunks and splits."""
+    sample_prompts: list[str] = field(
+        default_factory=list,
+        metadata={"flag": "--sample-prompt", "append": True, "metavar": "TEXT"},
+    )
+    """Continue TEXT (seeded with --seed) with the base model and after every
+    evaluation, into samples.jsonl; repeatable (default: the opening words of two
+    validation documents)."""
+    sample_tokens: int = field(default=40, metadata={"metavar": "N"})
+    """Tokens generated per sample prompt at each evaluation; 0 takes no samples."""
 
     def validate(self) -> None:
         self.data.validate()
@@ -191,6 +200,11 @@ class TrainConfig:
             self.eval_steps is None or self.eval_steps >= 1,
             "--eval-steps",
             f"must be at least 1, got {self.eval_steps}",
+        )
+        _require(
+            0 <= self.sample_tokens <= 1000,
+            "--sample-tokens",
+            f"must be between 0 and 1000 (0 = no samples), got {self.sample_tokens}",
         )
 
     def to_dict(self) -> dict:

@@ -15,6 +15,7 @@ import pytest
 import torch
 from runners import cli_command, cli_train, weights
 
+from textgen_core.quality.samples import read_samples
 from textgen_core.train import checkpoints
 
 STEPS = 54  # 2 epochs of 27 steps; a checkpoint every 5 steps and at the end
@@ -49,6 +50,8 @@ def assert_same_run(out, reference):
     # Same logging and evaluation steps (none repeated after a resume), same validation losses.
     assert [m["step"] for m in metrics[0]] == [m["step"] for m in metrics[1]]
     assert [m.get("val_loss") for m in metrics[0]] == [m.get("val_loss") for m in metrics[1]]
+    # The same seeded samples at every evaluation, none repeated or lost by the kills.
+    assert read_samples(out / "samples.jsonl") == read_samples(reference / "samples.jsonl")
 
 
 def killed_from_outside(out, corpus, model, fault: str, resume: bool):

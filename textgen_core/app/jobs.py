@@ -42,6 +42,8 @@ from textgen_core.app.uploads import (
 )
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
+from textgen_core.quality.samples import FILE as SAMPLES_FILE
+from textgen_core.quality.samples import read_samples
 from textgen_core.train.report import read_json, write_json
 from textgen_core.train.results import RunResults
 
@@ -141,6 +143,7 @@ class JobStore:
             "eta_seconds": 0 if done else progress.get("eta_seconds"),
             "losses": _losses(folder / "run" / "metrics.jsonl"),
             "sample": progress.get("sample"),
+            "samples": read_samples(folder / "run" / SAMPLES_FILE),
             "results": _rename_paths(results, names) if done else None,
             "error": shown(state["error"], names) if state.get("error") else None,
             "model": job["config"]["model"],

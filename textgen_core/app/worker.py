@@ -27,8 +27,10 @@ SAMPLE_TOKENS = 40
 """Length of the greedy sample written after each evaluation."""
 
 
-def _progress_callback(path: Path, model_name: str):
-    """A TrainerCallback writing step, total steps, ETA and a greedy sample to `path`."""
+def _progress_callback(path: Path, model_name: str, samples: Path | None = None):
+    """A TrainerCallback writing step, total steps, ETA and a sample to `path`:
+    the latest evaluation's first sample from the run's `samples` file when the
+    run takes samples, else a greedy one of its own."""
     from transformers import TrainerCallback
 
     class ProgressFile(TrainerCallback):
@@ -45,11 +47,13 @@ def _progress_callback(path: Path, model_name: str):
                 self._write(state)
 
         def on_evaluate(self, args, state, control, model=None, **kwargs):
-            if model is not None:
+            if model is not None and samples is None:
                 self.sample = _sample(model, model_name)
             self._write(state)
 
         def _write(self, state) -> None:
+            if samples is not None:
+                self.sample = _latest_sample(samples) or self.sample
             done = state.global_step - self.first_step
             rate = (time.time() - self.started) / done if done > 0 else None
             left = max(0, state.max_steps - state.global_step)
@@ -82,6 +86,18 @@ def _sample(model, model_name: str) -> str:
         return f"(no sample: {exc})"
     finally:
         model.train(was_training)
+
+
+def _latest_sample(path: Path) -> str | None:
+    """Prompt and text of the first sample of the latest evaluation in `path`."""
+    from textgen_core.quality.samples import BASE_STEP, read_samples
+
+    evaluated = [r for r in read_samples(path) if r["step"] != BASE_STEP]
+    if not evaluated:
+        return None
+    latest = max(r["step"] for r in evaluated)
+    first = next(r for r in evaluated if r["step"] == latest)
+    return first["prompt"] + first["text"]
 
 
 def _exit_with_parent(parent: int, folder: Path) -> None:
@@ -130,7 +146,13 @@ def _train(folder: Path, cfg: TrainConfig) -> None:
         run,
         cfg,
         resume=(run / "textgen_run.json").exists(),
-        callbacks=[_progress_callback(folder / "progress.json", cfg.model)],
+        callbacks=[
+            _progress_callback(
+                folder / "progress.json",
+                cfg.model,
+                samples=run / "samples.jsonl" if cfg.sample_tokens else None,
+            )
+        ],
     )
 
 

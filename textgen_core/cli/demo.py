@@ -67,6 +67,7 @@ def demo_config(model: str) -> TrainConfig:
 def run_demo(output: str, *, model: str = "distilgpt2"):
     from textgen_core.generate.sampling import generate
     from textgen_core.model.loading import load_for_inference
+    from textgen_core.quality.samples import format_samples, read_samples
     from textgen_core.train.report import RunPaths, format_results
     from textgen_core.train.run import train
 
@@ -81,6 +82,7 @@ def run_demo(output: str, *, model: str = "distilgpt2"):
         shutil.rmtree(out.root)
     results = train(corpus_files(), output, demo_config(model))
     print(format_results(results))
+    print(format_samples(read_samples(out.samples)))
     trained, tokenizer = load_for_inference(str(out.model))
     sample = generate(trained, tokenizer, PROMPT, GenerateConfig(max_new_tokens=80, seed=0))[0]
     print(f"\nsample:\n{PROMPT}{sample}\n")

@@ -94,11 +94,14 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, defaults=None) -> None
         shown = ""
         if flag.is_switch:
             kwargs["action"] = "store_false" if meta.get("invert") else "store_true"
+        elif meta.get("append"):  # a repeatable flag filling a list
+            kwargs["action"] = "append"
+            kwargs["metavar"] = meta.get("metavar") or flag.path[-1].upper()
         else:
             kwargs["type"] = _parser_of(flag.hint)
             kwargs["metavar"] = meta.get("metavar") or flag.path[-1].upper()
             default = _default_at(defaults, flag.path)
-            shown = "" if default is None else f" (default {_shown(default)})"
+            shown = "" if default in (None, [], "") else f" (default {_shown(default)})"
         text = (meta.get("help") or flag.help).rstrip(".")
         kwargs["help"] = (text + shown).replace("%", "%%")
         parser.add_argument(flag.name, **kwargs)

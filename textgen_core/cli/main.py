@@ -61,12 +61,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not distributed.is_main():  # under torchrun / accelerate launch, one report, one push
         return 0
     print(format_results(results))
+    _print_samples(Path(args.output))
     print(f"model saved to {args.output}/model; report in {args.output}/results.json")
     if args.push_to_hub:
         from textgen_core.hub.repo import push_model
 
         print(f"pushed to {push_model(Path(args.output), args.push_to_hub, token=args.token)}")
     return 0
+
+
+def _print_samples(run: Path) -> None:
+    from textgen_core.quality.samples import FILE, format_samples, read_samples
+
+    shown = format_samples(read_samples(run / FILE))
+    if shown:
+        print(shown)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -242,6 +251,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from textgen_core.quality.compare import format_table, load_runs, plot_curves
+
+    runs = load_runs(args.runs)
+    print(format_table(runs))
+    print(f"loss curves in {plot_curves(runs, args.output)}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     _quiet_libraries(args.quiet)
     from textgen_core.cli.demo import run_demo
@@ -400,6 +418,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--queue-size", type=int, default=256, help="requests waiting at most (more: 429)"
     )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare finished runs: the settings that differ, losses, perplexity, train time, "
+        "and their loss curves overlaid",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="`textgen train --output` folders")
+    p.add_argument(
+        "--output",
+        default="compare.png",
+        metavar="PNG",
+        help="where to write the overlaid loss curves (default %(default)s)",
+    )
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("demo", help="train and generate on the bundled Shakespeare corpus")
     p.add_argument("--output", default="runs/demo", metavar="DIR")

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from textgen_core.hub.repo import _api, _hub_errors, resolve_token
+from textgen_core.train.results import RunResults
 
 MAX_EXAMPLES = 6
 _CARD_PROMPT = re.compile(r'--prompt "((?:[^"\\\n]|\\.)*)"')
@@ -29,16 +30,18 @@ def read_model_page(model_id: str, revision: str, *, token: str | None = None) -
     """The page of `model_id` at `revision`, from its results.json, samples.jsonl and
     README.md; a file the repo lacks just leaves its part out."""
     files = _read_files(model_id, revision, ("results.json", "samples.jsonl", "README.md"), token)
-    results = json.loads(files["results.json"]) if files["results.json"] else {}
+    results = RunResults.from_dict(json.loads(files["results.json"] or "{}"))
     examples = example_prompts(files["samples.jsonl"], files["README.md"])
     return ModelPage(model_id, revision, key_figures(results), examples)
 
 
-def key_figures(results: dict) -> str:
-    """Markdown of the figures a visitor should see first (results.json keys; any may lack)."""
-    if results.get("test_perplexity") is None:
+def key_figures(results: RunResults | dict) -> str:
+    """Markdown of the figures a visitor should see first (any may be missing)."""
+    if not isinstance(results, RunResults):  # a results.json as read
+        results = RunResults.from_dict(results)
+    if results.test_perplexity is None:
         return "This model's repository has no test results (results.json)."
-    base = results.get("base_model")
+    base = results.base_model
     rows = [
         (
             f"base model (`{base}`)" if base else "base model",
@@ -48,7 +51,7 @@ def key_figures(results: dict) -> str:
         ("fine-tuned", "test_loss", "test_perplexity"),
     ]
     table = "\n".join(
-        f"| {label} | {_figure(results.get(loss))} | {_figure(results.get(ppl))} |"
+        f"| {label} | {_figure(getattr(results, loss))} | {_figure(getattr(results, ppl))} |"
         for label, loss, ppl in rows
     )
     return (
@@ -58,21 +61,25 @@ def key_figures(results: dict) -> str:
     )
 
 
-def data_summary(results: dict) -> str:
+def data_summary(results: RunResults) -> str:
     """One sentence on what the model learned from."""
-    used, skipped = results.get("files_used"), results.get("files_skipped") or []
+    used, skipped = results.files_used, results.files_skipped or []
     parts = []
-    if used is not None:
+    if used:
         count = len(used) if isinstance(used, list) else used
         parts.append(f"{count} file{'' if count == 1 else 's'}")
-    splits = (("train_tokens", "train"), ("val_tokens", "validation"), ("test_tokens", "test"))
-    tokens = [f"{label} {results[key]:,}" for key, label in splits if results.get(key) is not None]
+    splits = (
+        (results.train_tokens, "train"),
+        (results.val_tokens, "validation"),
+        (results.test_tokens, "test"),
+    )
+    tokens = [f"{label} {count:,}" for count, label in splits if count is not None]
     text = "Trained on " + (" ".join(parts) or "its data")
     text += f" (tokens: {', '.join(tokens)})" if tokens else ""
     if skipped:
         text += f"; {len(skipped)} file{'' if len(skipped) == 1 else 's'} skipped"
-    if results.get("steps") is not None:
-        text += f"; {results['steps']:,} optimizer steps"
+    if results.steps is not None:
+        text += f"; {results.steps:,} optimizer steps"
     return text + "."
 
 

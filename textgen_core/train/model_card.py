@@ -37,6 +37,7 @@ def render_model_card(
         _data_section(results),
         _settings_section(config, results),
         _results_section(results, base),
+        _samples_section(results, base),
         _usage_section(repo_id, base, adapter),
     ]
     card = "\n\n".join(section for section in sections if section) + "\n"
@@ -138,6 +139,41 @@ def _results_section(results: RunResults, base: str | None) -> str:
         + (_sentence("; ".join(facts)) + "\n\n" if facts else "")
         + "![loss](loss.png)"
     )
+
+
+def _samples_section(results: RunResults, base: str | None) -> str:
+    """Before/after: the base model's and the fine-tuned model's continuation
+    of the same prompts with the same seed (results.json `samples`)."""
+    rows = [r for r in results.samples or [] if isinstance(r, dict) and "prompt" in r]
+    if not rows:
+        return ""
+    seed = (results.config or {}).get("seed")
+    parts = [
+        "## Samples: before and after",
+        "",
+        "The same prompts continued with the same sampling settings"
+        + (f" and seed ({seed})" if seed is not None else "")
+        + " by the base model and by the fine-tuned one:",
+    ]
+    for row in rows:
+        parts += ["", f"**Prompt:** {_inline(row['prompt'])}", ""]
+        if row.get("base") is not None:
+            label = f"`{base}`" if base else "base model"
+            parts += [f"Base model ({label}):", "", _fenced(row["prompt"] + row["base"]), ""]
+        step = f", step {row['step']}" if row.get("step") is not None else ""
+        parts += [f"Fine-tuned{step}:", "", _fenced(row["prompt"] + str(row.get("fine_tuned", "")))]
+    return "\n".join(parts)
+
+
+def _fenced(text: str) -> str:
+    """A code block no backtick run in `text` can close early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _inline(text: str) -> str:
+    return f"`` {text} ``" if text.strip() else "(empty: the start of a text)"
 
 
 def _usage_section(repo_id: str | None, base: str | None, adapter: bool) -> str:

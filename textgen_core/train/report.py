@@ -28,6 +28,7 @@ class RunPaths:
         self.plot = self.root / "loss.png"
         self.card = self.root / "README.md"
         self.record = self.root / "textgen_run.json"
+        self.samples = self.root / "samples.jsonl"
 
 
 def _clean(value):

@@ -58,6 +58,9 @@ class RunResults:
     file_table: list[dict] = field(default_factory=list)
     """Every file read: its path, kind ("text", "Word document", "PDF, 12 pages"...),
     status (used or skipped), tokens, and the reason when skipped."""
+    samples: list[dict] = field(default_factory=list)
+    """Per sample prompt: {prompt, step, base, fine_tuned}, the base model's
+    continuation and the saved (best) checkpoint's."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys this version does not know (written by a newer one), kept as they are."""
 

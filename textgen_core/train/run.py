@@ -33,7 +33,8 @@ from textgen_core.model.loading import (
     load_tokenizer,
     parameter_counts,
 )
-from textgen_core.train import checkpoints, distributed, report
+from textgen_core.quality.samples import BASE_STEP, truncate_samples
+from textgen_core.train import checkpoints, distributed, report, sample_callback
 from textgen_core.train import threads as cpu_threads
 from textgen_core.train.callbacks import (
     GracefulStop,
@@ -65,10 +66,7 @@ def _check_output(out: RunPaths, resume: bool) -> None:
 def _resume_point(out: RunPaths, record: dict, force: bool) -> Path | None:
     saved = report.read_json(out.record) if out.record.exists() else record
     saved.setdefault("processes", 1)  # recorded before runs could have several
-    try:  # settings added since the run started count at their defaults
-        saved["config"] = TrainConfig.from_dict(saved["config"]).to_dict()
-    except (KeyError, TypeError):
-        pass  # a record of other settings: the comparison below names them
+    saved["config"] = _with_new_defaults(saved.get("config"))
     keys = ("config", "data_fingerprint", "processes")
     changed = [key for key in keys if saved.get(key) != record.get(key)]
     if changed and not force:
@@ -94,7 +92,17 @@ def _resume_point(out: RunPaths, record: dict, force: bool) -> Path | None:
         return None
     if distributed.is_main():
         report.truncate_metrics(out.metrics, checkpoints.step_of(latest))
+        truncate_samples(out.samples, checkpoints.step_of(latest))
     return latest
+
+
+def _with_new_defaults(config: dict | None) -> dict | None:
+    """A run's recorded settings with the defaults of settings added since it
+    was recorded, so that adding a setting does not make old runs unresumable."""
+    try:
+        return TrainConfig.from_dict(config).to_dict()
+    except (TypeError, ValueError, AttributeError):
+        return config  # written by another version: compared as it is
 
 
 def train(
@@ -130,9 +138,16 @@ def train(
     checkpoint = _resume_point(out, record, force) if resume else None
     cpu_threads.use_recorded(checkpoint)
     model = _trainable_model(cfg, tokenizer)
+    sampler = sample_callback.for_run(
+        out.samples, cfg, model, tokenizer, splits, show=log.progress_bars()
+    )
     trained_parameters = parameter_counts(model)
     base = _score(model, splits) if score_test else None
     _open_output(out, record, fresh=checkpoint is None)
+    if sampler is not None:
+        callbacks = [*callbacks, sampler]
+        if checkpoint is None and distributed.is_main():
+            sampler.sample(model, BASE_STEP)  # the "before" of before/after
     if hub and hub.push:
         callbacks = [*callbacks, hub.callback()]
     trainer = build_trainer(model, splits, cfg, out, callbacks)
@@ -197,6 +212,7 @@ def _open_output(out: RunPaths, record: dict, fresh: bool) -> None:
         report.write_json(out.record, record)
         if fresh:
             out.metrics.unlink(missing_ok=True)
+            out.samples.unlink(missing_ok=True)
 
 
 def _write_report(out: RunPaths, results: RunResults, cfg: TrainConfig) -> None:
@@ -262,6 +278,7 @@ def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) ->
         files_skipped=[{"path": s.path, "reason": s.reason} for s in corpus.skipped],
         config=cfg.to_dict(),
         file_table=corpus.file_table or file_rows(corpus),
+        samples=sample_callback.final_samples(trainer),
     )
 
 

@@ -9,6 +9,7 @@ from textgen_core.app.ui.forms import (
     MODEL_HINT,
     doc_separator,
     generate_config,
+    number,
     shown_to_user,
     train_config,
     whole,
@@ -18,11 +19,13 @@ from textgen_core.app.ui.render import (
     per_file_rows,
     progress_markdown,
     results_markdown,
+    samples_timeline,
 )
 from textgen_core.app.uploads import UploadLimits, preview
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.generate.serving import Server
+from textgen_core.train.report import read_json
 
 
 class Handlers:
@@ -145,6 +148,64 @@ class Handlers:
             text = ""
             yield text
             for piece in pieces:
+                text += piece
+                yield text
+
+    def samples(self, job_id: str):
+        """Timer tick: the job's samples timeline (empty without a job)."""
+        try:
+            status = self.store.status(job_id) if job_id else None
+        except TextgenError:
+            status = None
+        return samples_timeline(status["samples"] if status else [])
+
+    def seed_for_compare(self, compare: bool, seed):
+        """Turning the base-model comparison on with a random seed (-1) draws
+        one and shows it, so both models sample with that same seed."""
+        import random
+
+        if compare and (seed is None or seed == "" or number("seed", seed) < 0):
+            return random.randrange(1_000_000)
+        return seed
+
+    def _base_model(self, model: str) -> str:
+        """The model `model` was fine-tuned from: a job's base, or the one a
+        run folder's results.json names."""
+        from pathlib import Path
+
+        model = (model or "").strip()
+        try:
+            return self.store.status(model)["model"]
+        except TextgenError:
+            pass
+        folder = Path(model)
+        for results in (folder / "results.json", folder.parent / "results.json"):
+            if results.is_file():
+                base = read_json(results).get("base_model")
+                if base:
+                    return base
+        raise gr.Error(
+            f"model: {model!r} has no recorded base model; comparing works for models "
+            "trained here and for the model folder of a textgen run",
+            print_exception=False,
+        )
+
+    def generate_base(
+        self, model, prompt, max_new_tokens, temperature, top_k, top_p, penalty, seed, compare
+    ):
+        """With the comparison on: the base model's text for the same prompt and
+        seed, streamed beside the fine-tuned model's."""
+        if not compare:
+            yield ""
+            return
+        cfg = generate_config(max_new_tokens, temperature, top_k, top_p, penalty, seed, self.cap)
+        if cfg.seed is None:
+            raise gr.Error("seed: give one (0 or more) so both models sample alike")
+        base = self._base_model(self._model_path(model))
+        with shown_to_user():
+            text = ""
+            yield text
+            for piece in self.server.stream(base, prompt or "", cfg):
                 text += piece
                 yield text
 

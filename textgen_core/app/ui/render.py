@@ -59,3 +59,19 @@ def per_file_rows(results: dict | None) -> list[list]:
         [name, round(v["base_perplexity"], 2), round(v["perplexity"], 2), v["tokens"]]
         for name, v in results.get("test_per_file", {}).items()
     ]
+
+
+def samples_timeline(samples: list[dict] | None):
+    """The samples taken during training as a table: each prompt's rows
+    together, the base model first and then every evaluation, so one reads
+    down how the same prompt's continuation changes as training goes on."""
+    import pandas as pd
+
+    from textgen_core.quality.samples import step_label, timeline
+
+    rows = [
+        [prompt if prompt.strip() else "(no prompt)", step_label(step), text]
+        for prompt, points in timeline(samples or []).items()
+        for step, text in points
+    ]
+    return pd.DataFrame(rows, columns=["prompt", "step", "continuation"])

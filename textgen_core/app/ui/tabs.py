@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from textgen_core.app.jobs import JobStore
+from textgen_core.app.ui.compare_tab import compare_tab
 from textgen_core.app.ui.forms import MODEL_HINT, setting
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
@@ -50,6 +51,12 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     plot = gr.LinePlot(x="step", y="loss", color="split", label="Loss", height=300)
     sample = gr.Textbox(label="Sample after the latest evaluation", lines=3, interactive=False)
     results = gr.Markdown()
+    timeline = gr.Dataframe(
+        label="Samples during training (same seed at every evaluation)",
+        interactive=False,
+        wrap=True,
+    )
+    gr.Timer(2.0).tick(h.samples, job_id, timeline, api_visibility="private")
     per_file = gr.Dataframe(
         headers=["file", "base perplexity", "fine-tuned perplexity", "tokens"],
         label="Test perplexity per file",
@@ -98,10 +105,28 @@ def _generate_tab(h: Handlers, cap: int, concurrency: int):
         top_p = setting(GENERATE, "top_p", "Top-p")
         penalty = setting(GENERATE, "repetition_penalty", "Repetition penalty")
         seed = gr.Number(value=-1, label="Seed (-1 = random)", precision=0)
+    compare = gr.Checkbox(
+        value=False,
+        label="Compare with base model",
+        info="also generate from the model it was fine-tuned from, same prompt and seed",
+    )
     button = gr.Button("Generate", variant="primary")
-    output = gr.Textbox(label="Generated text", lines=10)
+    with gr.Row():
+        output = gr.Textbox(label="Generated text", lines=10)
+        base_output = gr.Textbox(label="Base model's text", lines=10, visible=False)
     inputs = [model, prompt, max_new, temperature, top_k, top_p, penalty, seed]
     button.click(h.generate, inputs, output, api_name="generate", concurrency_limit=concurrency)
+    compare.change(h.seed_for_compare, [compare, seed], seed, api_visibility="private")
+    compare.change(
+        lambda on: gr.Textbox(visible=on), compare, base_output, api_visibility="private"
+    )
+    button.click(
+        h.generate_base,
+        [*inputs, compare],
+        base_output,
+        api_visibility="private",
+        concurrency_limit=concurrency,
+    )
     return model, refresh
 
 
@@ -145,6 +170,10 @@ def build_app(
             tune_tab(store, limits, limits.max_file_bytes / MB)
         with gr.Tab("Publish") as publish_tab:
             publish_model = _publish_tab(h)
+        with gr.Tab("Compare") as compare_view:
+            compare_jobs, compare_handlers = compare_tab(store)
+        for trigger in (app.load, compare_view.select):
+            trigger(compare_handlers.choices, None, compare_jobs, api_visibility="private")
         private = {"api_visibility": "private"}
         app.load(h.attach, remembered, job_id, **private)
         for trigger in (app.load, generate_tab.select, publish_tab.select, refresh.click):

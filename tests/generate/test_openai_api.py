@@ -44,7 +44,9 @@ def served(tmp_path_factory, tiny_model, chat_model):
 
 @pytest.fixture(scope="module")
 def client(served):
-    return openai.OpenAI(base_url=served.url + "/v1", api_key=KEY, max_retries=0)
+    # retries: a kept-alive connection the server closed after 5 idle seconds is
+    # reset when reused (openai retries only that and 408/409/429/5xx, never 4xx)
+    return openai.OpenAI(base_url=served.url + "/v1", api_key=KEY, max_retries=2)
 
 
 def textgen_generate(model, prompt: str, capsys, *flags: str) -> str:

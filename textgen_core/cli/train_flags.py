@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from textgen_core.cli.data_flags import add_data_flags, data_config
-from textgen_core.config import LoraConfig, TrainConfig
+from textgen_core.config import PRECISIONS, LoraConfig, TrainConfig
 from textgen_core.errors import TextgenError
 
 
@@ -66,6 +66,20 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
         "weights and ~0.5 GB less memory for distilgpt2, at most a few percent faster, but "
         "the model adapts less (slightly higher validation loss; BENCHMARKS.md)",
     )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help="number format of the matrix products: auto = bf16 where the CPU (AVX512_BF16 "
+        "or AMX) or GPU runs it natively, else fp32 (fp16 on older GPUs); weights and "
+        "optimizer state stay fp32 (default %(default)s)",
+    )
+    p.add_argument(
+        "--time-budget",
+        metavar="DURATION",
+        help="finish within this time, evaluations included (e.g. 30m, 1h30m): sets the "
+        "number of steps from a short calibration; the learning-rate schedule spans them",
+    )
     lora = LoraConfig()
     p.add_argument(
         "--lora",
@@ -107,6 +121,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         lora=_lora_config(args),
         freeze_embeddings=args.freeze_embeddings,
         data=data_config(args),
+        precision=args.precision,
+        time_budget=args.time_budget,
     )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
 from textgen_core.generate.batched import Row, decode
+from textgen_core.generate.decode_precision import for_decoding, resolve_decode
 from textgen_core.model.cache import ModelCache
 
 _END = object()
@@ -142,9 +143,12 @@ def _pieces(pieces: queue.SimpleQueue) -> Iterator[str]:
 class Server:
     """The app's generation: models from `cache`, one `Batcher` per loaded model."""
 
-    def __init__(self, cache: ModelCache | None = None, *, max_batch: int = 8) -> None:
+    def __init__(
+        self, cache: ModelCache | None = None, *, max_batch: int = 8, precision: str = "auto"
+    ) -> None:
         self.cache = cache or ModelCache()
         self.max_batch = max_batch
+        self.precision = resolve_decode(precision)  # bf16 / int8 weights on CPU (decode_precision)
         self._batchers: dict[str, Batcher] = {}
         self._lock = threading.Lock()
 
@@ -152,8 +156,11 @@ class Server:
         model, tokenizer = self.cache.get(name)
         with self._lock:
             current = self._batchers.get(name)
-            if current is None or current.model is not model:  # new, or reloaded after eviction
-                current = Batcher(model, tokenizer, max_batch=self.max_batch)
+            if current is None or current.source is not model:  # new, or reloaded after eviction
+                current = Batcher(
+                    for_decoding(model, self.precision), tokenizer, max_batch=self.max_batch
+                )
+                current.source = model
                 self._batchers[name] = current
                 self._forget_evicted()
             return current

@@ -16,7 +16,7 @@ from transformers import (
     set_seed,
 )
 
-from textgen_core.config import TrainConfig
+from textgen_core.config import TrainConfig, parse_duration
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
 from textgen_core.errors import TextgenError
@@ -29,7 +29,7 @@ from textgen_core.model.loading import (
     load_tokenizer,
     parameter_counts,
 )
-from textgen_core.train import checkpoints, distributed, report
+from textgen_core.train import checkpoints, distributed, estimate, report
 from textgen_core.train import threads as cpu_threads
 from textgen_core.train.callbacks import (
     GracefulStop,
@@ -38,7 +38,9 @@ from textgen_core.train.callbacks import (
 from textgen_core.train.evaluate import EvalResult, evaluate_loss
 from textgen_core.train.model_card import render_model_card
 from textgen_core.train.report import RunPaths
-from textgen_core.train.trainer import build_trainer
+from textgen_core.train.run_precision import legacy_precision, run_precision
+from textgen_core.train.trainer import _steps as trainer_steps
+from textgen_core.train.trainer import build_trainer, training_arguments
 
 
 def _check_output(out: RunPaths, resume: bool) -> None:
@@ -58,6 +60,8 @@ def _check_output(out: RunPaths, resume: bool) -> None:
 def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None:
     saved = report.read_json(out.record) if out.record.exists() else record
     saved.setdefault("processes", 1)  # recorded before runs could have several
+    saved.setdefault("config", {}).setdefault("precision", legacy_precision())
+    saved["config"].setdefault("time_budget", None)
     keys = ("config", "data_fingerprint", "processes")
     changed = [key for key in keys if saved.get(key) != record.get(key)]
     if changed and not force:
@@ -110,8 +114,9 @@ def train(
         resume = True
     _check_output(out, resume)
     corpus, tokenizer, splits = prepare_data(paths, cfg, warn=warn, quiet=quiet)
+    precision = run_precision(cfg, out, resume, force)
     record = {
-        "config": cfg.to_dict(),
+        "config": {**cfg.to_dict(), "precision": precision},
         # From the digests taken when the files were scanned: no second read.
         "data_fingerprint": corpus.fingerprint(paths=False),
         "processes": distributed.world_size(),
@@ -120,11 +125,14 @@ def train(
     cpu_threads.use_recorded(checkpoint, warn)
     model = _trainable_model(cfg, tokenizer)
     trained_parameters = parameter_counts(model)
+    run_cfg, plan = _plan(model, splits, cfg, out, precision, checkpoint, warn)
+    record["planned_steps"] = plan.steps if cfg.time_budget else None
+    run_start = time.time()
     base = _score(model, splits, quiet) if score_test else None
     _open_output(out, record, fresh=checkpoint is None)
     if hub and hub.push:
         callbacks = [*callbacks, hub.callback()]
-    trainer = build_trainer(model, splits, cfg, out, quiet, callbacks)
+    trainer = build_trainer(model, splits, run_cfg, out, quiet, callbacks, precision)
     reuse_freed_memory()
     seen_before = _tokens_seen(checkpoint)
     start = time.time()
@@ -134,10 +142,38 @@ def train(
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
     model = save_model(trainer.model, tokenizer, out.model, cfg, write=distributed.is_main())
     final = _score(model, splits, quiet) if score_test else None
-    results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
+    speed = {
+        "precision": precision,
+        "estimated_seconds": plan.seconds,
+        "time_budget_seconds": plan.budget_seconds,
+        "run_seconds": time.time() - run_start,
+    }
+    results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed)
     results.update(trained_parameters)
     _write_report(out, results, cfg)
     return results
+
+
+def _plan(model, splits, cfg: TrainConfig, out: RunPaths, precision: str, checkpoint, warn):
+    """(the settings the Trainer runs, the estimate): calibrate, print the
+    estimate, and with a time budget fix the step count; on resume, the count
+    the run was planned with, so its learning-rate schedule does not move."""
+    import dataclasses
+
+    args = training_arguments(cfg, out, len(splits.train), True, precision)
+    per_epoch, total = trainer_steps(cfg, len(splits.train), distributed.world_size())
+    calibration = estimate.calibrate(model, splits, cfg, args, precision)
+    planned = None
+    if checkpoint is not None and cfg.time_budget and out.record.exists():
+        planned = report.read_json(out.record).get("planned_steps")
+    fixed = dataclasses.replace(cfg, time_budget=None) if planned else cfg
+    plan = estimate.plan(calibration, fixed, planned or total, per_epoch, splits)
+    if cfg.time_budget:
+        plan.budget_seconds = parse_duration(cfg.time_budget)
+    warn(plan.message())
+    if cfg.time_budget:
+        cfg = dataclasses.replace(cfg, max_steps=plan.steps)
+    return cfg, plan
 
 
 def prepare_data(paths, cfg: TrainConfig, *, warn=print, quiet: bool = False):
@@ -223,7 +259,7 @@ def _tokens_seen(checkpoint: Path | None) -> int:
     return int(report.read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen", 0))
 
 
-def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) -> dict:
+def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed=None) -> dict:
     state = trainer.state
     tokens_this_run = int(state.num_input_tokens_seen) - seen_before
     return {
@@ -248,6 +284,10 @@ def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) ->
         "files_used": corpus.files_used,
         "files_skipped": [{"path": s.path, "reason": s.reason} for s in corpus.skipped],
         "config": cfg.to_dict(),
+        # precision (resolved), estimated_seconds (before training: calibration +
+        # arithmetic), time_budget_seconds (None without --time-budget) and
+        # run_seconds (base scoring to final scoring, what the estimate covers).
+        **(speed or {}),
     }
 
 

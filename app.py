@@ -47,6 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--queue-size", type=int, default=256, help="requests waiting at most (more: refused)"
     )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "int8"),
+        default="auto",
+        help="weights generation decodes from on CPU: bf16 (AVX512_BF16/AMX) or int8 "
+        "(dynamic quantization) are faster; greedy output may differ slightly (auto = fp32)",
+    )
     p.add_argument("--max-jobs", type=int, default=1, help="training jobs at once")
     return p.parse_args(argv)
 
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         max_new_tokens=args.max_new_tokens,
         generate_concurrency=args.generate_concurrency,
         generate_batch=args.generate_batch,
+        precision=args.precision,
     )
     app.queue(max_size=args.queue_size).launch(
         server_name=args.host,

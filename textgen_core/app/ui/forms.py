@@ -48,7 +48,18 @@ def whole(name: str, value) -> int:
     return int(parsed)
 
 
-def train_config(model, epochs, batch_size, lr, chunk_size, use_lora, warmup=0.1, seed=42):
+def train_config(
+    model,
+    epochs,
+    batch_size,
+    lr,
+    chunk_size,
+    use_lora,
+    warmup=0.1,
+    seed=42,
+    precision="auto",
+    time_budget=None,
+):
     """The TrainConfig of the form's (or the API's) values."""
     if not (model or "").strip():
         raise gr.Error(f"model: give a base model ({MODEL_HINT})", print_exception=False)
@@ -62,6 +73,8 @@ def train_config(model, epochs, batch_size, lr, chunk_size, use_lora, warmup=0.1
         seed=seed,
         lora=LoraConfig() if use_lora else None,
         data=DataConfig(chunk_size=whole("chunk_size", chunk_size), seed=seed),
+        precision=precision or "auto",
+        time_budget=(time_budget or "").strip() or None,
     )
 
 

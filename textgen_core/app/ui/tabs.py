@@ -9,6 +9,7 @@ from textgen_core.app.ui.forms import MODEL_HINT
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
 from textgen_core.app.uploads import MB, UploadLimits
+from textgen_core.config import PRECISIONS
 from textgen_core.generate.serving import Server
 from textgen_core.model.cache import ModelCache
 
@@ -34,6 +35,16 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
         seed = gr.Number(value=42, label="Seed", precision=0)
         lora = gr.Checkbox(value=False, label="LoRA (train a small adapter)")
     with gr.Row():
+        precision = gr.Dropdown(
+            list(PRECISIONS),
+            value="auto",
+            label="Precision",
+            info="auto: bf16 where the CPU (AVX512_BF16/AMX) or GPU has it, else fp32",
+        )
+        budget = gr.Textbox(label="Time budget", placeholder="e.g. 30m; empty = no limit")
+        estimate = gr.Button("Estimate time")
+    estimated = gr.Markdown()
+    with gr.Row():
         start = gr.Button("Start training", variant="primary")
         cancel = gr.Button("Cancel", variant="stop")
         resume = gr.Button("Resume")
@@ -57,8 +68,9 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     private = {"api_visibility": "private"}
     for trigger in (files.change, chunk.change, seed.change, model.submit, model.blur):
         trigger(h.preview, [files, model, chunk, seed], [table, summary], **private)
-    form = [files, model, epochs, batch, lr, warmup, chunk, seed, lora]
+    form = [files, model, epochs, batch, lr, warmup, chunk, seed, lora, precision, budget]
     start.click(h.start_from_form, form, [job_id, remembered], **private)
+    estimate.click(h.estimate, form, estimated, **private)
     api_inputs = [files, model, epochs, batch, lr, chunk, lora]
     api_start.click(h.start_training, api_inputs, api_job, api_name="start_training")
     api_status.click(h.job_status, job_id, raw, api_name="job_status")
@@ -116,12 +128,13 @@ def build_app(
     max_new_tokens: int = 512,
     generate_concurrency: int = 16,
     generate_batch: int = 8,
+    precision: str = "auto",
 ) -> gr.Blocks:
     """The Blocks app over `store` (jobs), `cache` (models) and the upload limits.
     Up to `generate_concurrency` generation requests run at once (the rest wait
     in the queue), decoded in batches of up to `generate_batch` per model."""
     limits = limits or UploadLimits()
-    server = Server(cache or ModelCache(), max_batch=generate_batch)
+    server = Server(cache or ModelCache(), max_batch=generate_batch, precision=precision)
     h = Handlers(store, server, limits, max_new_tokens)
     with gr.Blocks(title="textgen") as app:
         gr.Markdown("# textgen\nFine-tune a small language model on your own text.")

@@ -42,6 +42,7 @@ def test_precision_is_recorded_in_results_and_run_settings(fp32_run):
     assert results["precision"] == "fp32"
     assert json.loads((out / "results.json").read_text())["precision"] == "fp32"
     assert json.loads((out / "textgen_run.json").read_text())["config"]["precision"] == "fp32"
+    assert "| precision | fp32 |" in (out / "README.md").read_text()
 
 
 def test_resume_restores_the_recorded_precision_and_refuses_another(fp32_run, tiny_model):

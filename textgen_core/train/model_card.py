@@ -86,6 +86,8 @@ def _data_section(results: dict) -> str:
 
 
 def _settings_section(config: dict, results: dict) -> str:
+    if results.get("precision"):  # what `auto` resolved to on the training machine
+        config = {**config, "precision": results["precision"]}
     rows = [(key, value) for key, value in _flatten(config) if value is not None]
     if (results.get("processes") or 1) > 1:  # batch_size is then per process
         rows += [(key, results.get(key)) for key in ("processes", "effective_batch_size")]

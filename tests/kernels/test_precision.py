@@ -92,6 +92,10 @@ def test_precision_resolves_per_device(monkeypatch):
     assert precision.resolve("auto", "cpu") == ("bf16" if precision.AUTO_CPU_BF16 else "fp32")
     assert precision.resolve("bf16", "cpu") == "bf16"
     assert precision.resolve("fp32", "cpu") == "fp32"
+    if precision.AUTO_CPU_BF16:  # tiny models keep fp32: their products are too small
+        assert precision.resolve("auto", "cpu", width=32) == "fp32"
+        assert precision.resolve("auto", "cpu", width=768) == "bf16"
+        assert precision.resolve("bf16", "cpu", width=32) == "bf16"  # asked for: honoured
     monkeypatch.setattr(precision, "cpu_bf16_native", lambda: False)
     assert precision.resolve("auto", "cpu") == "fp32"
     with pytest.raises(TextgenError, match="--precision bf16: this CPU has no native bf16"):

@@ -10,6 +10,7 @@ from textgen_core.config import TrainConfig
 from textgen_core.kernels.precision import resolve
 from textgen_core.train import distributed, estimate
 from textgen_core.train.report import RunPaths
+from textgen_core.train.run_precision import model_width
 
 
 def estimate_run(paths, cfg: TrainConfig) -> estimate.Plan:
@@ -21,7 +22,8 @@ def estimate_run(paths, cfg: TrainConfig) -> estimate.Plan:
 
     cfg.validate()
     _, tokenizer, splits = prepare_data(paths, cfg, warn=lambda message: None, quiet=True)
-    precision = resolve(cfg.precision, "cuda" if torch.cuda.is_available() else "cpu")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = resolve(cfg.precision, device, width=model_width(cfg))
     model = _trainable_model(cfg, tokenizer)
     with tempfile.TemporaryDirectory() as tmp:
         args = training_arguments(cfg, RunPaths(tmp), len(splits.train), True, precision)

@@ -35,16 +35,32 @@ def recorded_precision(out: RunPaths) -> str | None:
     return config.get("precision") or legacy_precision()
 
 
+def model_width(cfg: TrainConfig) -> int | None:
+    """Hidden size of `cfg.model` from its config alone (no weights), or None."""
+    from textgen_core.model.loading import SCRATCH_PREFIX, _scratch_arch
+
+    if cfg.model.startswith(SCRATCH_PREFIX):
+        return _scratch_arch(cfg.model).get("n_embd")
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(cfg.model, revision=cfg.revision)
+    except Exception:  # an adapter folder, no network: auto decides without it
+        return None
+    return getattr(config, "n_embd", None) or getattr(config, "hidden_size", None)
+
+
 def run_precision(cfg: TrainConfig, out: RunPaths, resume: bool, force: bool) -> str:
     """The resolved precision ("fp32", "bf16", "fp16") this run trains in."""
     saved = recorded_precision(out) if resume else None
     if saved is None or cfg.precision != "auto":
-        return resolve(cfg.precision, _device())
+        width = model_width(cfg) if cfg.precision == "auto" else None
+        return resolve(cfg.precision, _device(), width=width)
     try:
         return resolve(saved, _device())
     except TextgenError as exc:
         if force:
-            return resolve("auto", _device())
+            return resolve("auto", _device(), width=model_width(cfg))
         raise TextgenError(
             f"--resume: the run in {out.root} trained in {saved}, which this machine cannot "
             f"run ({exc}); to continue it in another precision add --force"

@@ -192,8 +192,9 @@ def lockstep_callback(cmd, out):
     return LockStep()
 
 
-def bench_training_args(steps: int, seed: int, prefix: str):
-    """run_clm-style Trainer settings shared by every side of a benchmark."""
+def bench_training_args(steps: int, seed: int, prefix: str, bf16: bool = False):
+    """run_clm-style Trainer settings shared by every side of a benchmark
+    (`bf16`: the Trainer's own mixed precision, autocast to bfloat16)."""
     import transformers
 
     return transformers.TrainingArguments(
@@ -211,4 +212,95 @@ def bench_training_args(steps: int, seed: int, prefix: str):
         use_cpu=True,
         disable_tqdm=True,
         dataloader_num_workers=0,
+        bf16=bf16,
     )
+
+
+# ---------------------------------------------------------------------------
+# This CPU's limit: measured GEMM rates, and the FLOPs a run needs
+# ---------------------------------------------------------------------------
+
+GEMM_SHAPE = (1600, 768, 3072)
+"""(m, k, n) of the rate measurement: one 8 x 200 batch through GPT-2's MLP."""
+
+
+def _gemm_gflops(fn, a, b, seconds: float = 0.6) -> float:
+    import time as _time
+
+    fn(a, b)  # warm-up: first call packs, allocates, JIT-selects kernels
+    best, spent = float("inf"), 0.0
+    while spent < seconds:
+        t0 = _time.perf_counter()
+        fn(a, b)
+        dt = _time.perf_counter() - t0
+        best, spent = min(best, dt), spent + dt
+    m, k = a.shape
+    return 2 * m * k * b.shape[1] / best / 1e9
+
+
+def gemm_rates(shape=GEMM_SHAPE) -> dict:
+    """Best-of GFLOP/s of one GEMM of `shape` on this machine, now: fp32 through
+    MKL (`a @ b`) and oneDNN (textgen's routing), and bf16 (PyTorch's oneDNN
+    bf16 path) where the CPU has native bf16. Best-of, as the question is what
+    the hardware can do, not what a noisy neighbour left over."""
+    import torch
+
+    from textgen_core.kernels.cpu_matmul import onednn_matmul_available, onednn_mm
+    from textgen_core.kernels.precision import cpu_bf16_native
+
+    m, k, n = shape
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
+    rates = {"shape": list(shape), "fp32_mkl": _gemm_gflops(torch.mm, a, b)}
+    if onednn_matmul_available():
+        rates["fp32_onednn"] = _gemm_gflops(onednn_mm, a, b)
+    if cpu_bf16_native():
+        rates["bf16"] = _gemm_gflops(torch.mm, a.bfloat16(), b.bfloat16())
+    rates["fp32"] = max(v for key, v in rates.items() if key.startswith("fp32_"))
+    return {key: round(v, 1) if isinstance(v, float) else v for key, v in rates.items()}
+
+
+def gpt2_train_flops(n_layer: int, n_embd: int, vocab: int, batch: int, seq: int) -> float:
+    """Matmul FLOPs of one GPT-2 training step (forward + backward = 3x forward):
+    per token 2 x (12 L d^2 + V d) for the weights plus 4 L s d for attention
+    scores and values (full, not the causal half PyTorch also computes)."""
+    per_token = 2 * (12 * n_layer * n_embd**2 + vocab * n_embd) + 4 * n_layer * seq * n_embd
+    return 3 * per_token * batch * seq
+
+
+def limit_report(flops_per_step: float, rates: dict, seconds_per_step: dict) -> dict:
+    """The run's limit on this CPU (FLOPs per step / best GEMM rate of each
+    precision) and each side's fraction of the limit of its own precision:
+    `seconds_per_step` maps side name -> (precision, s/step)."""
+    limits = {p: flops_per_step / (rates[p] * 1e9) for p in ("fp32", "bf16") if p in rates}
+    sides = {
+        name: {
+            "precision": p,
+            "limit_s_per_step": round(limits[p], 3),
+            "fraction_of_limit": round(limits[p] / s, 3),
+        }
+        for name, (p, s) in seconds_per_step.items()
+        if p in limits
+    }
+    return {
+        "gemm_gflops": rates,
+        "flops_per_step_g": round(flops_per_step / 1e9, 1),
+        "limit_s_per_step": {p: round(v, 3) for p, v in limits.items()},
+        "sides": sides,
+    }
+
+
+def print_limit(report: dict) -> None:
+    """The limit lines a person reads (stderr; the JSON line stays on stdout)."""
+    r = report["gemm_gflops"]
+    rates = ", ".join(f"{k} {v} GFLOP/s" for k, v in r.items() if k != "shape")
+    print(f"GEMM {r['shape']}: {rates}", file=sys.stderr)
+    for p, s in report["limit_s_per_step"].items():
+        print(
+            f"limit ({p}): {report['flops_per_step_g']} GFLOP/step -> {s} s/step", file=sys.stderr
+        )
+    for name, side in report["sides"].items():
+        print(
+            f"{name}: {side['fraction_of_limit']:.0%} of this CPU's {side['precision']} limit",
+            file=sys.stderr,
+        )

@@ -10,6 +10,14 @@ top-p 0.95, repetition penalty 1.1), one sequence, same seed on both sides.
 The end-of-text token is disabled so every call produces exactly the asked-for
 number of tokens. The sides alternate, round after round, in one process; the
 first round warms up and is not counted. Prints one JSON line.
+
+    python benchmarks/generate_throughput.py --precisions fp32,bf16,int8
+
+compares instead textgen's greedy decoding from fp32, bf16 and int8 weights
+(`textgen generate --precision`), one stream and a batch of 8 prompts (the
+demo's prompt and seven lines of the plays), and reports each precision's
+tokens/s, its ratio to fp32, the share of prompts whose greedy text differs
+from fp32's, and this CPU's GEMM rates with the FLOP limit they imply.
 """
 
 from __future__ import annotations
@@ -34,7 +42,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side")
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--precisions", help="e.g. fp32,bf16,int8: compare decode precisions")
     opts = parser.parse_args()
+    if opts.precisions:
+        precision_main(opts)
+        return
 
     import torch
     from transformers import pipeline
@@ -97,6 +109,74 @@ def main() -> None:
     # Same seed, same model: both sides should sample the very same tokens.
     report["same_text_every_round_and_side"] = len(texts["textgen"] | texts["pipeline"]) == 1
     report["torch_threads"] = torch.get_num_threads()
+    emit(report, load_before)
+
+
+BATCH_PROMPTS = [
+    "**HAMLET**  \n",
+    "To be, or not to be, that is the question:",
+    "Friends, Romans, countrymen, lend me your ears;",
+    "Now is the winter of our discontent",
+    "All the world's a stage,",
+    "If music be the food of love, play on;",
+    "Is this a dagger which I see before me,",
+    "O Romeo, Romeo, wherefore art thou Romeo?",
+]
+
+
+def precision_main(opts) -> None:
+    import torch
+    from transformers.utils import logging
+
+    from benchmarks.common import gemm_rates
+    from textgen_core.generate.decode_precision import for_decoding, resolve_decode
+    from textgen_core.generate.sampling import decoding_threads
+    from textgen_core.model.loading import load_for_inference
+
+    logging.set_verbosity_error()
+    base, tokenizer = load_for_inference("scratch:distilgpt2")
+    base.generation_config.eos_token_id = None  # always the full number of tokens
+    tokenizer.padding_side = "left"
+    greedy = dict(
+        do_sample=False, max_new_tokens=opts.new_tokens, pad_token_id=tokenizer.pad_token_id
+    )
+    one = tokenizer([BATCH_PROMPTS[0]], return_tensors="pt")
+    eight = tokenizer(BATCH_PROMPTS, return_tensors="pt", padding=True)
+    load_before = os.getloadavg()[0]
+    models = {p: for_decoding(base, resolve_decode(p)) for p in opts.precisions.split(",")}
+    times = {(p, rows): [] for p in models for rows in (1, 8)}
+    outputs = {}
+    for _ in range(opts.rounds + 1):
+        for p, model in models.items():
+            for rows, enc in ((1, one), (8, eight)):
+                with torch.inference_mode(), decoding_threads(model):
+                    start = time.perf_counter()
+                    out = model.generate(**enc, **greedy)
+                    times[p, rows].append(time.perf_counter() - start)
+                outputs[p, rows] = out[:, enc["input_ids"].shape[1] :].tolist()
+    report: dict = {"benchmark": "decode_precision", "new_tokens": opts.new_tokens}
+    for (p, rows), ts in times.items():
+        tps = rows * opts.new_tokens / statistics.median(ts[1:])
+        report.setdefault(p, {})[f"batch_{rows}"] = {"tokens_per_s": round(tps, 1)}
+    for p in models:
+        for rows in (1, 8):
+            side = report[p][f"batch_{rows}"]
+            fp32 = report.get("fp32", {}).get(f"batch_{rows}")
+            if fp32:
+                side["vs_fp32"] = round(side["tokens_per_s"] / fp32["tokens_per_s"], 3)
+                ref = outputs["fp32", rows]
+                side["prompts_differing_from_fp32"] = sum(
+                    a != b for a, b in zip(outputs[p, rows], ref, strict=True)
+                ) / len(ref)
+    rates = gemm_rates()
+    flops_per_token = 2 * sum(p.numel() for p in base.parameters())  # ~every weight once
+    report["limit"] = {
+        "gemm_gflops": rates,
+        "flops_per_token_g": round(flops_per_token / 1e9, 3),
+        "compute_limit_tokens_per_s": {
+            k: round(rates[k] * 1e9 / flops_per_token, 1) for k in ("fp32", "bf16") if k in rates
+        },
+    }
     emit(report, load_before)
 
 

@@ -10,7 +10,11 @@ its own), and the workers take their steps in lock-step, one after the other,
 so that a change in machine load hits both alike. Prints one JSON line.
 
 Extra variants isolate single optimisations, e.g.
-`--variants baseline,textgen,fused-loss-only,onednn-only,textgen-unpadded`.
+`--variants baseline,textgen,fused-loss-only,onednn-only,textgen-unpadded`;
+`--variants baseline,textgen,baseline-bf16,textgen-bf16` compares precisions
+(bf16 sides autocast; weights and optimizer state stay fp32). Every run also
+measures this CPU's GEMM rates and prints the limit they imply for a step
+(FLOPs per step / best GEMM rate of the precision) and each side's fraction.
 """
 
 from __future__ import annotations
@@ -35,9 +39,13 @@ from benchmarks.common import (  # noqa: E402
     build_model,
     corpus_chunks,
     emit,
+    gemm_rates,
     gpt2_tokenizer,
+    gpt2_train_flops,
+    limit_report,
     lockstep_callback,
     peak_rss_mb,
+    print_limit,
     reset_peak_rss,
     worker_channel,
 )
@@ -48,6 +56,8 @@ VARIANTS = {
     "textgen-unpadded": "fused chunked loss + oneDNN matmuls + reused memory, vocab 50258",
     "fused-loss-only": "fused chunked loss, MKL matmuls, vocab 50304",
     "onednn-only": "stock loss + oneDNN matmuls, vocab 50304",
+    "baseline-bf16": "stock Trainer with bf16=True (autocast), vocab 50258",
+    "textgen-bf16": "textgen as `--precision bf16` runs it: the above under bf16 autocast",
 }
 
 
@@ -89,7 +99,7 @@ def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) ->
     cmd, out = worker_channel(fds)
     chunks = torch.load(data_path)
     model = build_model(seed)
-    if variant in ("textgen", "fused-loss-only", "onednn-only"):
+    if variant in ("textgen", "textgen-bf16", "fused-loss-only", "onednn-only"):
         model.resize_token_embeddings(model.config.vocab_size, pad_to_multiple_of=64)
     checksum = float(model.transformer.wte.weight[:50258].double().sum())
     dataset = [
@@ -97,10 +107,11 @@ def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) ->
     ]
     trainer_class = {
         "baseline": transformers.Trainer,
+        "baseline-bf16": transformers.Trainer,
         "onednn-only": onednn_only_trainer_class(),
     }.get(variant) or textgen_trainer_class()
 
-    args = bench_training_args(steps, seed, "textgen-bench-")
+    args = bench_training_args(steps, seed, "textgen-bench-", bf16=variant.endswith("-bf16"))
     lockstep = lockstep_callback(cmd, out)
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, callbacks=[lockstep])
     rss_before = peak_rss_mb()
@@ -168,6 +179,8 @@ def main() -> None:
                 worker.step()
         results = {w.name: w.finish() for w in workers}
     report: dict = {"benchmark": "train_throughput", "batch": [8, 200], "dtype": "float32"}
+    if any(v.endswith("-bf16") for v in variants):
+        report["dtype"] = "float32 weights; -bf16 sides autocast to bfloat16"
     report["steps_timed"] = opts.steps
     report["warmup_steps_excluded"] = opts.skip
     base = results["baseline"]
@@ -197,7 +210,25 @@ def main() -> None:
             "baseline": report["baseline"]["train_peak_rss_mb"],
             "textgen": report["textgen"]["train_peak_rss_mb"],
         }
+    medians = {v: statistics.median(results[v]["times"][opts.skip :]) for v in results}
+    if "textgen-bf16" in medians:
+        bf16_s = medians["textgen-bf16"]
+        report["bf16_ratios"] = {
+            f"textgen-bf16 vs {other}": round(medians[other] / bf16_s, 3)
+            for other in ("textgen", "baseline-bf16", "baseline")
+            if other in medians
+        }
+    report["limit"] = cpu_limit(medians)
+    print_limit(report["limit"])
     emit(report, load_before)
+
+
+def cpu_limit(medians: dict) -> dict:
+    """This CPU's limit for the run (measured GEMM rates) and each side's
+    fraction of the limit of its own precision."""
+    flops = gpt2_train_flops(n_layer=6, n_embd=768, vocab=50304, batch=8, seq=200)
+    sides = {v: ("bf16" if v.endswith("-bf16") else "fp32", s) for v, s in medians.items()}
+    return limit_report(flops, gemm_rates(), sides)
 
 
 if __name__ == "__main__":

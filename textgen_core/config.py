@@ -39,6 +39,28 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""Values of `--precision` (resolved per device by textgen_core.kernels.precision)."""
+
+_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str, flag: str = "--time-budget") -> float:
+    """Seconds in a duration like `30m`, `1h30m`, `90s`, `1.5h` or a plain
+    number of seconds; a TextgenError naming `flag` otherwise."""
+    import re
+
+    value = (text or "").strip().lower()
+    parts = re.fullmatch(r"((\d+(\.\d+)?)h)?((\d+(\.\d+)?)m)?((\d+(\.\d+)?)s?)?", value)
+    if not value or parts is None:
+        raise TextgenError(f"{flag}: {text!r} is not a duration; write e.g. 30m, 1h30m or 90s")
+    hours, minutes, seconds = parts.group(2), parts.group(5), parts.group(8)
+    total = float(hours or 0) * 3600 + float(minutes or 0) * 60 + float(seconds or 0)
+    if total <= 0:
+        raise TextgenError(f"{flag}: must be longer than zero, got {text!r}")
+    return total
+
+
 @dataclass
 class DataConfig:
     chunk_size: int = 200
@@ -168,9 +190,26 @@ class TrainConfig:
     validation documents)."""
     sample_tokens: int = field(default=40, metadata={"metavar": "N"})
     """Tokens generated per sample prompt at each evaluation; 0 takes no samples."""
+    precision: str = field(default="auto", metadata={"choices": PRECISIONS})
+    """Number format of the matrix products: auto (bf16 on CUDA and on CPUs with
+    native bf16 (AVX512_BF16 or AMX), fp16 on older CUDA GPUs, fp32 otherwise),
+    fp32, bf16, or fp16 (CUDA only, with loss scaling). Weights and optimizer
+    state stay fp32; evaluation runs in fp32."""
+    time_budget: str | None = field(default=None, metadata={"metavar": "DURATION"})
+    """Finish within this duration, evaluations included (e.g. 30m, 1h30m, 90s):
+    the step count is set from a short timed calibration (never more than the
+    epochs or max_steps allow) and the learning-rate schedule spans exactly
+    those steps."""
 
     def validate(self) -> None:
         self.data.validate()
+        _require(
+            self.precision in PRECISIONS,
+            "--precision",
+            f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+        )
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)
         if self.lora:
             self.lora.validate()
         _require(self.lr > 0, "--lr", f"must be positive, got {self.lr}")

@@ -8,9 +8,36 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.activations import NewGELUActivation
 
+from textgen_core.kernels import cpu_matmul
 from textgen_core.kernels.cpu_matmul import fast_cpu_matmuls, fused_gelu, onednn_matmul_available
 
 needs_onednn = pytest.mark.skipif(not onednn_matmul_available(), reason="no oneDNN matmul")
+
+
+@pytest.fixture(autouse=True)
+def _route_to_onednn(monkeypatch):
+    """Exercise the routing on every CPU (on Intel CPUs it is off by default)."""
+    monkeypatch.setattr(cpu_matmul, "onednn_preferred", onednn_matmul_available)
+
+
+@needs_onednn
+@pytest.mark.parametrize(
+    ("vendor", "env", "routed"),
+    [
+        ("AuthenticAMD", "auto", True),
+        ("GenuineIntel", "auto", False),
+        ("GenuineIntel", "onednn", True),
+    ],
+)
+def test_onednn_is_preferred_off_intel_unless_asked(monkeypatch, vendor, env, routed):
+    monkeypatch.undo()  # the real policy, not the fixture's
+    monkeypatch.setenv("TEXTGEN_CPU_MATMUL", env)
+    monkeypatch.setattr(cpu_matmul, "_cpu_vendor", lambda: vendor)
+    cpu_matmul.onednn_preferred.cache_clear()
+    try:
+        assert cpu_matmul.onednn_preferred() is routed
+    finally:
+        cpu_matmul.onednn_preferred.cache_clear()
 
 
 def leaves(seed: int = 0):

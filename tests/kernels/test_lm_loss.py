@@ -244,4 +244,19 @@ def test_trainer_compute_loss_trains_like_the_stock_trainer(grad_accum, tmp_path
     losses, weights = train_tiny(FusedTrainer, grad_accum, tmp_path)
     torch.testing.assert_close(losses, ref_losses, rtol=1e-4, atol=1e-5)
     for name, value in weights.items():
-        torch.testing.assert_close(value, ref_weights[name], rtol=1e-4, atol=1e-5, msg=name)
+        reference = ref_weights[name]
+        if name.endswith("attn.c_attn.bias"):
+            # The key bias (the middle third) adds q.b to every score of a query,
+            # which softmax ignores: its exact gradient is 0. In float32 the
+            # computed one is summation-order noise (~2e-11 here, 4e-20 in
+            # float64) and differs by kernel and CPU; Adam (eps 1e-8) turns it
+            # into steps of lr * g / eps ~ 2e-5, not comparable across paths.
+            # What must hold is that it stays near 0 on both, far below one
+            # real Adam step (lr 1e-2; the query and value biases moved 2e-2).
+            third = value.shape[0] // 3
+            key = slice(third, 2 * third)
+            for side in (value, reference):
+                assert side[key].abs().max() < 1e-4, name
+            value, reference = value.clone(), reference.clone()
+            value[key] = reference[key] = 0
+        torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-5, msg=name)

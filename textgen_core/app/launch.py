@@ -45,6 +45,13 @@ def add_app_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--queue-size", type=int, default=256, help="requests waiting at most (more: refused)"
     )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "int8"),
+        default="auto",
+        help="weights generation decodes from on CPU: bf16 (AVX512_BF16/AMX) or int8 "
+        "(dynamic quantization) are faster; greedy output may differ slightly (auto = fp32)",
+    )
     p.add_argument("--max-jobs", type=int, default=1, help="training jobs at once")
     p.add_argument(
         "--api-key",
@@ -89,7 +96,9 @@ def launch(args: argparse.Namespace) -> None:
     interrupted = [j["id"] for j in store.list_jobs() if j["state"] == "interrupted"]
     if interrupted:
         print(f"interrupted jobs (resume them in the Train tab): {', '.join(interrupted)}")
-    server = Server(max_batch=args.generate_batch, max_waiting=args.queue_size)
+    server = Server(
+        max_batch=args.generate_batch, max_waiting=args.queue_size, precision=args.precision
+    )
     app = build_app(
         store,
         limits=limits,
@@ -97,6 +106,7 @@ def launch(args: argparse.Namespace) -> None:
         generate_concurrency=args.generate_concurrency,
         generate_batch=args.generate_batch,
         server=server,
+        precision=args.precision,
     )
     launch_with_api(  # the page, and the OpenAI-compatible /v1 API on the same server
         app.queue(max_size=args.queue_size),

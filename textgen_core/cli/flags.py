@@ -100,6 +100,8 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, defaults=None) -> None
         else:
             kwargs["type"] = _parser_of(flag.hint)
             kwargs["metavar"] = meta.get("metavar") or flag.path[-1].upper()
+            if meta.get("choices"):
+                kwargs["choices"], kwargs["metavar"] = meta["choices"], None
             default = _default_at(defaults, flag.path)
             shown = "" if default in (None, [], "") else f" (default {_shown(default)})"
         text = (meta.get("help") or flag.help).rstrip(".")

@@ -212,10 +212,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     cfg.validate()
     _quiet_libraries(True)
+    from textgen_core.generate.decode_precision import load_for_decoding
     from textgen_core.generate.sampling import generate, stream
-    from textgen_core.model.loading import load_for_inference
 
-    model, tokenizer = load_for_inference(args.model, revision=args.revision)
+    model, tokenizer = load_for_decoding(args.model, args.precision, revision=args.revision)
     if cfg.num_return_sequences == 1:
         print(args.prompt, end="", flush=True)
         for piece in stream(model, tokenizer, args.prompt, cfg):
@@ -353,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--num-return-sequences", type=int, default=g.num_return_sequences)
     p.add_argument("--stop", action="append", metavar="TEXT", help="stop at this text (repeatable)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "int8"),
+        default="auto",
+        help="weights to decode from on CPU: bf16 (CPUs with AVX512_BF16 or AMX) or int8 "
+        "(dynamic quantization) decode faster from smaller weights; greedy output may "
+        "differ slightly from fp32 (default auto = fp32)",
+    )
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("push", help="push a trained model (and its card) to the Hugging Face Hub")

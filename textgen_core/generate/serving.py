@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
 from textgen_core.generate.batched import Row, decode
+from textgen_core.generate.decode_precision import for_decoding, resolve_decode
 from textgen_core.model.cache import ModelCache
 
 _END = object()
@@ -165,10 +166,16 @@ class Server:
     """The app's generation: models from `cache`, one `Batcher` per loaded model."""
 
     def __init__(
-        self, cache: ModelCache | None = None, *, max_batch: int = 8, max_waiting: int = 256
+        self,
+        cache: ModelCache | None = None,
+        *,
+        max_batch: int = 8,
+        max_waiting: int = 256,
+        precision: str = "auto",
     ) -> None:
         self.cache = cache or ModelCache()
         self.max_batch, self.max_waiting = max_batch, max_waiting
+        self.precision = resolve_decode(precision)  # bf16 / int8 weights on CPU (decode_precision)
         self.on_batch: list = []
         """Functions called with the size of every batch of every model (metrics)."""
         self._batchers: dict[str, Batcher] = {}
@@ -178,10 +185,14 @@ class Server:
         model, tokenizer = self.cache.get(name)
         with self._lock:
             current = self._batchers.get(name)
-            if current is None or current.model is not model:  # new, or reloaded after eviction
+            if current is None or current.source is not model:  # new, or reloaded after eviction
                 current = Batcher(
-                    model, tokenizer, max_batch=self.max_batch, max_waiting=self.max_waiting
+                    for_decoding(model, self.precision),
+                    tokenizer,
+                    max_batch=self.max_batch,
+                    max_waiting=self.max_waiting,
                 )
+                current.source = model
                 current.on_batch = self.on_batch  # the same list: observers added later count
                 self._batchers[name] = current
                 self._forget_evicted()

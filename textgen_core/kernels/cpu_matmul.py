@@ -12,8 +12,8 @@ linear layers (`F.linear`, `torch.addmm` as in GPT-2's Conv1D, and the LM head)
 through oneDNN with a custom autograd function, so backward uses oneDNN too.
 Nothing about the model changes: no patched modules, nothing saved differently.
 Anything it does not recognise (other devices or dtypes, batched products,
-attention) goes to PyTorch unchanged. Set TEXTGEN_CPU_MATMUL=default to turn it
-off.
+attention), and everything under CPU autocast, goes to PyTorch unchanged. Set TEXTGEN_CPU_MATMUL=default to turn it
+off; on Intel CPUs MKL is kept unless TEXTGEN_CPU_MATMUL=onednn (`onednn_preferred`).
 
 `fused_gelu(model)` swaps transformers' `NewGELUActivation` (GPT-2's
 "gelu_new", written as eight element-wise ops) for `F.gelu(approximate="tanh")`,
@@ -37,7 +37,7 @@ from torch.overrides import TorchFunctionMode
 @functools.cache
 def onednn_matmul_available() -> bool:
     """oneDNN fp32 matmul is usable: x86-64 build with MKLDNN and the op present."""
-    if os.environ.get("TEXTGEN_CPU_MATMUL", "onednn") != "onednn":
+    if os.environ.get("TEXTGEN_CPU_MATMUL", "auto") not in ("auto", "onednn"):
         return False
     if platform.machine().lower() not in {"x86_64", "amd64"}:
         return False
@@ -51,6 +51,29 @@ def onednn_matmul_available() -> bool:
         )
     except (AttributeError, RuntimeError):
         return False
+
+
+def _cpu_vendor() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+@functools.cache
+def onednn_preferred() -> bool:
+    """Route float32 products to oneDNN: where it is available and either
+    asked for (TEXTGEN_CPU_MATMUL=onednn) or the CPU is not Intel's. MKL is
+    Intel's own library: on a Sapphire Rapids Xeon it ran the MLP shape at
+    40-62 GFLOP/s against oneDNN's ~20 (2 busy cores), while on AMD CPUs
+    oneDNN was 1.1-2x faster than MKL (BENCHMARKS.md)."""
+    choice = os.environ.get("TEXTGEN_CPU_MATMUL", "auto")
+    if not onednn_matmul_available():
+        return False
+    return choice == "onednn" or _cpu_vendor() != "GenuineIntel"
 
 
 def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None):
@@ -102,6 +125,10 @@ class OneDnnMatmuls(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if torch.is_autocast_enabled("cpu"):
+            # Under bf16 autocast PyTorch already runs these products on oneDNN
+            # (bf16, AMX or AVX512_BF16); routing them here would keep them fp32.
+            return func(*args, **kwargs)
         if func is F.linear:
             x, weight = args[0], args[1]
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
@@ -120,8 +147,8 @@ class OneDnnMatmuls(TorchFunctionMode):
 
 @contextlib.contextmanager
 def fast_cpu_matmuls() -> Iterator[None]:
-    """Run the enclosed forward's linear layers on oneDNN when that is available."""
-    if not onednn_matmul_available():
+    """Run the enclosed forward's linear layers on oneDNN where that is preferred."""
+    if not onednn_preferred():
         yield
         return
     with OneDnnMatmuls():

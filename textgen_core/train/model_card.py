@@ -95,6 +95,8 @@ def _data_section(results: RunResults) -> str:
 
 
 def _settings_section(config: dict, results: RunResults) -> str:
+    if results.precision:  # what `auto` resolved to on the training machine
+        config = {**config, "precision": results.precision}
     rows = [(key, value) for key, value in _flatten(config) if value is not None]
     if (results.processes or 1) > 1:  # batch_size is then per process
         rows += [

@@ -58,6 +58,14 @@ class RunResults:
     file_table: list[dict] = field(default_factory=list)
     """Every file read: its path, kind ("text", "Word document", "PDF, 12 pages"...),
     status (used or skipped), tokens, and the reason when skipped."""
+    precision: str | None = None
+    """The number format the run trained in (what `auto` resolved to)."""
+    estimated_seconds: float | None = None
+    """The time estimate printed before training."""
+    time_budget_seconds: float | None = None
+    """--time-budget in seconds; None without one."""
+    run_seconds: float | None = None
+    """Base scoring to final scoring: the time the estimate covers."""
     samples: list[dict] = field(default_factory=list)
     """Per sample prompt: {prompt, step, base, fine_tuned}, the base model's
     continuation and the saved (best) checkpoint's."""

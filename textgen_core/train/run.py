@@ -19,7 +19,7 @@ from transformers import (
 )
 
 from textgen_core import log
-from textgen_core.config import TrainConfig
+from textgen_core.config import TrainConfig, parse_duration
 from textgen_core.data.file_table import file_rows, format_file_table, tokens_per_file
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
@@ -34,7 +34,7 @@ from textgen_core.model.loading import (
     parameter_counts,
 )
 from textgen_core.quality.samples import BASE_STEP, truncate_samples
-from textgen_core.train import checkpoints, distributed, report, sample_callback
+from textgen_core.train import checkpoints, distributed, estimate, report, sample_callback
 from textgen_core.train import threads as cpu_threads
 from textgen_core.train.callbacks import (
     GracefulStop,
@@ -44,7 +44,9 @@ from textgen_core.train.evaluate import EvalResult, evaluate_loss
 from textgen_core.train.model_card import render_model_card
 from textgen_core.train.report import RunPaths
 from textgen_core.train.results import RunResults
-from textgen_core.train.trainer import build_trainer
+from textgen_core.train.run_precision import legacy_precision, run_precision
+from textgen_core.train.trainer import _steps as trainer_steps
+from textgen_core.train.trainer import build_trainer, training_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ def _check_output(out: RunPaths, resume: bool) -> None:
 def _resume_point(out: RunPaths, record: dict, force: bool) -> Path | None:
     saved = report.read_json(out.record) if out.record.exists() else record
     saved.setdefault("processes", 1)  # recorded before runs could have several
+    saved.setdefault("config", {}).setdefault("precision", legacy_precision())
     saved["config"] = _with_new_defaults(saved.get("config"))
     keys = ("config", "data_fingerprint", "processes")
     changed = [key for key in keys if saved.get(key) != record.get(key)]
@@ -129,8 +132,9 @@ def train(
         resume = True
     _check_output(out, resume)
     corpus, tokenizer, splits = prepare_data(paths, cfg)
+    precision = run_precision(cfg, out, resume, force)
     record = {
-        "config": cfg.to_dict(),
+        "config": {**cfg.to_dict(), "precision": precision},
         # From the digests taken when the files were scanned: no second read.
         "data_fingerprint": corpus.fingerprint(paths=False),
         "processes": distributed.world_size(),
@@ -142,6 +146,9 @@ def train(
         out.samples, cfg, model, tokenizer, splits, show=log.progress_bars()
     )
     trained_parameters = parameter_counts(model)
+    run_cfg, plan = _plan(model, splits, cfg, out, precision, checkpoint)
+    record["planned_steps"] = plan.steps if cfg.time_budget else None
+    run_start = time.time()
     base = _score(model, splits) if score_test else None
     _open_output(out, record, fresh=checkpoint is None)
     if sampler is not None:
@@ -150,7 +157,7 @@ def train(
             sampler.sample(model, BASE_STEP)  # the "before" of before/after
     if hub and hub.push:
         callbacks = [*callbacks, hub.callback()]
-    trainer = build_trainer(model, splits, cfg, out, callbacks)
+    trainer = build_trainer(model, splits, run_cfg, out, callbacks, precision)
     reuse_freed_memory()
     seen_before = _tokens_seen(checkpoint)
     start = time.time()
@@ -160,10 +167,36 @@ def train(
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
     model = save_model(trainer.model, tokenizer, out.model, cfg, write=distributed.is_main())
     final = _score(model, splits) if score_test else None
-    results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
+    speed = {
+        "precision": precision,
+        "estimated_seconds": plan.seconds,
+        "time_budget_seconds": plan.budget_seconds,
+        "run_seconds": time.time() - run_start,
+    }
+    results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed)
     results = dataclasses.replace(results, **trained_parameters)
     _write_report(out, results, cfg)
     return results
+
+
+def _plan(model, splits, cfg: TrainConfig, out: RunPaths, precision: str, checkpoint):
+    """(the settings the Trainer runs, the estimate): calibrate, print the
+    estimate, and with a time budget fix the step count; on resume, the count
+    the run was planned with, so its learning-rate schedule does not move."""
+    args = training_arguments(cfg, out, len(splits.train), precision)
+    per_epoch, total = trainer_steps(cfg, len(splits.train), distributed.world_size())
+    calibration = estimate.calibrate(model, splits, cfg, args, precision)
+    planned = None
+    if checkpoint is not None and cfg.time_budget and out.record.exists():
+        planned = report.read_json(out.record).get("planned_steps")
+    fixed = dataclasses.replace(cfg, time_budget=None) if planned else cfg
+    plan = estimate.plan(calibration, fixed, planned or total, per_epoch, splits)
+    if cfg.time_budget:
+        plan.budget_seconds = parse_duration(cfg.time_budget)
+    logger.info(plan.message())
+    if cfg.time_budget:
+        cfg = dataclasses.replace(cfg, max_steps=plan.steps)
+    return cfg, plan
 
 
 def prepare_data(paths, cfg: TrainConfig, *, name_skipped: bool = True):
@@ -252,7 +285,9 @@ def _tokens_seen(checkpoint: Path | None) -> int:
     return int(report.read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen", 0))
 
 
-def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) -> RunResults:
+def _results(
+    cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed=None
+) -> RunResults:
     state = trainer.state
     tokens_this_run = int(state.num_input_tokens_seen) - seen_before
     return RunResults(
@@ -279,6 +314,10 @@ def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) ->
         config=cfg.to_dict(),
         file_table=corpus.file_table or file_rows(corpus),
         samples=sample_callback.final_samples(trainer),
+        # precision (resolved), estimated_seconds (before training: calibration +
+        # arithmetic), time_budget_seconds (None without --time-budget) and
+        # run_seconds (base scoring to final scoring, what the estimate covers).
+        **(speed or {}),
     )
 
 

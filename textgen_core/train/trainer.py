@@ -118,7 +118,11 @@ def _steps(cfg: TrainConfig, train_chunks: int, processes: int = 1) -> tuple[int
     return per_epoch, total
 
 
-def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int):
+def training_arguments(
+    cfg: TrainConfig, out: RunPaths, train_chunks: int, precision: str | None = None
+):
+    """The Trainer's arguments; `precision` is a resolved one (fp32, bf16,
+    fp16: kernels.precision), None keeping the old choice (bf16/fp16 on CUDA)."""
     import torch
 
     processes = distributed.world_size()
@@ -126,6 +130,9 @@ def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int):
     eval_steps = min(cfg.eval_steps or per_epoch, total)
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
+    fp16 = cuda and not bf16
+    if precision is not None:
+        bf16, fp16 = precision == "bf16", precision == "fp16"
     return TrainingArguments(
         output_dir=str(out.checkpoints),
         num_train_epochs=cfg.epochs,
@@ -150,20 +157,20 @@ def training_arguments(cfg: TrainConfig, out: RunPaths, train_chunks: int):
         include_num_input_tokens_seen="non_padding",
         seed=cfg.seed,
         bf16=bf16,
-        fp16=cuda and not bf16,
+        fp16=fp16,
         disable_tqdm=not log.progress_bars(),
         report_to="none",
         dataloader_pin_memory=cuda,
         # CPU processes launched by torchrun only form a DDP group with use_cpu.
-        use_cpu=processes > 1 and not cuda,
+        use_cpu=(processes > 1 or bf16) and not cuda,  # transformers wants it for CPU bf16
         # Every trainable weight gets a gradient each step: skip DDP's search.
         ddp_find_unused_parameters=False,
         log_level_replica="passive",  # other processes as quiet as the main one
     )
 
 
-def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, callbacks=()):
-    args = training_arguments(cfg, out, len(splits.train))
+def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, callbacks=(), precision=None):
+    args = training_arguments(cfg, out, len(splits.train), precision)
     extra = [MetricsLog(out.metrics), *callbacks]
     if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
         extra.append(GracefulStop())

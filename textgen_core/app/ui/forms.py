@@ -76,6 +76,8 @@ def train_config(
     warmup=_TRAIN.warmup_ratio,
     seed=_TRAIN.seed,
     separator=None,
+    precision="auto",
+    time_budget=None,
 ):
     """The TrainConfig of the form's (or the API's) values."""
     if not (model or "").strip():
@@ -94,6 +96,8 @@ def train_config(
             seed=seed,
             doc_separator=doc_separator(separator),
         ),
+        precision=precision or "auto",
+        time_budget=(time_budget or "").strip() or None,
     )
 
 

@@ -53,19 +53,54 @@ class Handlers:
         """API: start a training job; its id."""
         return self._start(files, model, epochs, batch_size, learning_rate, chunk_size, use_lora)
 
-    def start_from_form(self, files, model, epochs, batch, lr, warmup, chunk, seed, lora, sep=None):
-        job_id = self._start(files, model, epochs, batch, lr, chunk, lora, warmup, seed, sep)
+    def start_from_form(
+        self, files, model, epochs, batch, lr, warmup, chunk, seed, lora, sep, precision, budget
+    ):
+        job_id = self._start(
+            files, model, epochs, batch, lr, chunk, lora, warmup, seed, sep, precision, budget
+        )
         return job_id, job_id
 
+    def estimate(
+        self, files, model, epochs, batch, lr, warmup, chunk, seed, lora, sep, precision, budget
+    ):
+        """Preview: about how long training would take here, before Start."""
+        from textgen_core.train.estimate_run import estimate_run
+
+        if not files:
+            return "Upload text files to estimate the training time."
+        cfg = train_config(
+            model, epochs, batch, lr, chunk, lora, warmup, seed, sep, precision, budget
+        )
+        try:
+            plan = estimate_run(files, cfg)
+        except TextgenError as exc:
+            return f"**Cannot estimate:** {exc}"
+        return "**Time:** " + plan.message().removeprefix("estimate: ")
+
     def _start(
-        self, files, model, epochs, batch, lr, chunk, lora, warmup=None, seed=None, sep=None
+        self,
+        files,
+        model,
+        epochs,
+        batch,
+        lr,
+        chunk,
+        lora,
+        warmup=None,
+        seed=None,
+        sep=None,
+        precision="auto",
+        budget=None,
     ) -> str:
         if not files:
             raise gr.Error("files: no files uploaded; add one or more text files")
         defaults = TrainConfig()
         warmup = defaults.warmup_ratio if warmup is None else warmup
         seed = defaults.seed if seed is None else seed
-        cfg = train_config(model, epochs, batch, lr, chunk, lora, warmup, seed, sep)
+        cfg = train_config(
+            model, epochs, batch, lr, chunk, lora, warmup, seed, sep, precision, budget
+        )
         with shown_to_user():
             return self.store.start(files, cfg, self.limits)
 

@@ -10,7 +10,7 @@ from textgen_core.app.ui.forms import MODEL_HINT, setting
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
 from textgen_core.app.uploads import MB, UploadLimits
-from textgen_core.config import DataConfig, GenerateConfig, TrainConfig, field_docs
+from textgen_core.config import PRECISIONS, DataConfig, GenerateConfig, TrainConfig, field_docs
 from textgen_core.generate.serving import Server
 from textgen_core.model.cache import ModelCache
 
@@ -43,6 +43,16 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
             info=field_docs(DataConfig)["doc_separator"],
         )
     with gr.Row():
+        precision = gr.Dropdown(
+            list(PRECISIONS),
+            value="auto",
+            label="Precision",
+            info="auto: bf16 where the CPU (AVX512_BF16/AMX) or GPU has it, else fp32",
+        )
+        budget = gr.Textbox(label="Time budget", placeholder="e.g. 30m; empty = no limit")
+        estimate = gr.Button("Estimate time")
+    estimated = gr.Markdown()
+    with gr.Row():
         start = gr.Button("Start training", variant="primary")
         cancel = gr.Button("Cancel", variant="stop")
         resume = gr.Button("Resume")
@@ -73,8 +83,22 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     for trigger in (files.change, chunk.change, seed.change, model.submit, model.blur):
         trigger(h.preview, [files, model, chunk, seed, separator], [table, summary], **private)
     separator.blur(h.preview, [files, model, chunk, seed, separator], [table, summary], **private)
-    form = [files, model, epochs, batch, lr, warmup, chunk, seed, lora, separator]
+    form = [
+        files,
+        model,
+        epochs,
+        batch,
+        lr,
+        warmup,
+        chunk,
+        seed,
+        lora,
+        separator,
+        precision,
+        budget,
+    ]
     start.click(h.start_from_form, form, [job_id, remembered], **private)
+    estimate.click(h.estimate, form, estimated, **private)
     api_inputs = [files, model, epochs, batch, lr, chunk, lora]
     api_start.click(h.start_training, api_inputs, api_job, api_name="start_training")
     api_status.click(h.job_status, job_id, raw, api_name="job_status")
@@ -151,13 +175,14 @@ def build_app(
     generate_concurrency: int = 16,
     generate_batch: int = 8,
     server: Server | None = None,
+    precision: str = "auto",
 ) -> gr.Blocks:
     """The Blocks app over `store` (jobs), `cache` (models) and the upload limits.
     Up to `generate_concurrency` generation requests run at once (the rest wait
     in the queue), decoded in batches of up to `generate_batch` per model
     (in `server` when given: the app's /v1 API shares it, so both batch together)."""
     limits = limits or UploadLimits()
-    server = server or Server(cache or ModelCache(), max_batch=generate_batch)
+    server = server or Server(cache or ModelCache(), max_batch=generate_batch, precision=precision)
     h = Handlers(store, server, limits, max_new_tokens)
     with gr.Blocks(title="textgen") as app:
         gr.Markdown("# textgen\nFine-tune a small language model on your own text.")

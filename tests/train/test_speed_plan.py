@@ -1,0 +1,120 @@
+"""Precision recorded and kept on --resume; the estimate printed before
+training; a time budget setting the step count and the schedule's end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from textgen_core.config import DataConfig, TrainConfig, parse_duration
+from textgen_core.errors import TextgenError
+from textgen_core.train import estimate
+from textgen_core.train.report import RunPaths
+from textgen_core.train.run import train
+from textgen_core.train.run_precision import run_precision
+
+
+def config(model, **overrides) -> TrainConfig:
+    values = dict(
+        model=str(model),
+        epochs=2,
+        lr=3e-3,
+        max_steps=2,
+        eval_steps=2,
+        early_stopping_patience=None,
+        precision="fp32",
+        data=DataConfig(chunk_size=64),
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def fp32_run(tmp_path_factory, tiny_model, corpus_dir):
+    out = tmp_path_factory.mktemp("prec") / "out"
+    messages: list[str] = []
+    results = train([corpus_dir], out, config(tiny_model), quiet=True, warn=messages.append)
+    return out, results, messages
+
+
+def test_precision_is_recorded_in_results_and_run_settings(fp32_run):
+    out, results, _ = fp32_run
+    assert results["precision"] == "fp32"
+    assert json.loads((out / "results.json").read_text())["precision"] == "fp32"
+    assert json.loads((out / "textgen_run.json").read_text())["config"]["precision"] == "fp32"
+    assert "| precision | fp32 |" in (out / "README.md").read_text()
+
+
+def test_resume_restores_the_recorded_precision_and_refuses_another(fp32_run, tiny_model):
+    out, _, _ = fp32_run
+    paths = RunPaths(out)
+    assert run_precision(config(tiny_model, precision="auto"), paths, True, False) == "fp32"
+    assert run_precision(config(tiny_model, precision="fp32"), paths, True, False) == "fp32"
+
+
+def test_resume_in_another_precision_is_refused_without_force(fp32_run, tiny_model, corpus_dir):
+    out, _, _ = fp32_run
+    bf16 = config(tiny_model, precision="bf16", max_steps=4)
+    from textgen_core.kernels.precision import cpu_bf16_native
+
+    if not cpu_bf16_native():
+        pytest.skip("bf16 needs a CPU with native bf16")
+    with pytest.raises(
+        TextgenError, match=r"--resume: settings differ .*precision: 'fp32' -> 'bf16'"
+    ):
+        train([corpus_dir], out, bf16, resume=True, quiet=True, warn=lambda m: None)
+
+
+def test_estimate_is_printed_before_training_and_recorded(fp32_run):
+    _, results, messages = fp32_run
+    printed = [m for m in messages if m.startswith("estimate: about ")]
+    assert len(printed) == 1 and "on this machine (2 steps x " in printed[0]
+    assert results["estimated_seconds"] > 0 and results["run_seconds"] > 0
+    assert results["time_budget_seconds"] is None
+
+
+def test_calibration_is_cached_per_machine_and_shape(fp32_run, tiny_model, corpus_dir, tmp_path):
+    out, _, _ = fp32_run
+    cached = json.loads(estimate._cache_file().read_text())
+    assert cached and all(entry["step_s"] > 0 for entry in cached.values())
+    messages: list[str] = []
+    train([corpus_dir], tmp_path / "again", config(tiny_model), quiet=True, warn=messages.append)
+    assert any("calibration cached" in m for m in messages if m.startswith("estimate:"))
+
+
+def test_budgeted_run_takes_the_steps_that_fit_and_ends_its_schedule(
+    monkeypatch, tiny_model, corpus_dir, tmp_path
+):
+    # 1 s per step and nothing else costs time: a 7 s budget fits exactly 7 steps.
+    fixed = estimate.Calibration(step_s=1.0, eval_batch_s=0.0, eval_batch=16, save_s=0.0)
+    monkeypatch.setattr(estimate, "calibrate", lambda *args: fixed)
+    cfg = config(tiny_model, max_steps=None, eval_steps=None, epochs=3, time_budget="7s")
+    messages: list[str] = []
+    out = tmp_path / "budget"
+    results = train([corpus_dir], out, cfg, quiet=True, warn=messages.append)
+    assert results["steps"] == 7
+    assert results["time_budget_seconds"] == 7.0
+    assert any("sets 7 steps" in m for m in messages)
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    lrs = [(r["step"], r["lr"]) for r in logged if "lr" in r]
+    assert lrs[-1][0] == 7
+    # The linear decay spans exactly these 7 steps: one more decrement after
+    # the last step's rate would reach zero (a longer schedule would not).
+    (_, before_last), (_, last) = lrs[-2:]
+    assert last > 0 and last == pytest.approx(before_last - last)
+    assert max(lr for _, lr in lrs) == pytest.approx(3e-3)
+
+
+def test_budget_too_short_for_one_step_is_refused(monkeypatch, tiny_model, corpus_dir, tmp_path):
+    fixed = estimate.Calibration(step_s=30.0, eval_batch_s=0.0, eval_batch=16, save_s=0.0)
+    monkeypatch.setattr(estimate, "calibrate", lambda *args: fixed)
+    cfg = config(tiny_model, max_steps=None, time_budget="10s")
+    with pytest.raises(TextgenError, match="--time-budget 10s: even one step"):
+        train([corpus_dir], tmp_path / "short", cfg, quiet=True, warn=lambda m: None)
+
+
+def test_time_budget_durations_parse_and_bad_ones_name_the_flag():
+    assert parse_duration("30m") == 1800 and parse_duration("1h30m") == 5400
+    assert parse_duration("90s") == 90 and parse_duration("45") == 45
+    with pytest.raises(TextgenError, match="--time-budget: 'soon' is not a duration"):
+        TrainConfig(time_budget="soon").validate()

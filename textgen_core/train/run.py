@@ -124,7 +124,7 @@ def train(
     _open_output(out, record, fresh=checkpoint is None)
     if hub and hub.push:
         callbacks = [*callbacks, hub.callback()]
-    trainer = build_trainer(model, splits, cfg, out, quiet, callbacks)
+    trainer = build_trainer(model, splits, cfg, out, quiet, callbacks, tokenizer=tokenizer)
     reuse_freed_memory()
     seen_before = _tokens_seen(checkpoint)
     start = time.time()

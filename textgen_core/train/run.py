@@ -58,6 +58,7 @@ def _check_output(out: RunPaths, resume: bool) -> None:
 def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None:
     saved = report.read_json(out.record) if out.record.exists() else record
     saved.setdefault("processes", 1)  # recorded before runs could have several
+    saved["config"] = _with_defaults(saved.get("config"))  # settings added since
     keys = ("config", "data_fingerprint", "processes")
     changed = [key for key in keys if saved.get(key) != record.get(key)]
     if changed and not force:
@@ -82,6 +83,14 @@ def _resume_point(out: RunPaths, record: dict, force: bool, warn) -> Path | None
     if distributed.is_main():
         report.truncate_metrics(out.metrics, checkpoints.step_of(latest))
     return latest
+
+
+def _with_defaults(config: dict | None) -> dict | None:
+    """A recorded config with settings added since it was written at their defaults."""
+    try:
+        return TrainConfig.from_dict(config).to_dict()
+    except (TypeError, ValueError, AttributeError):
+        return config
 
 
 def train(
@@ -134,7 +143,10 @@ def train(
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
     model = save_model(trainer.model, tokenizer, out.model, cfg, write=distributed.is_main())
     final = _score(model, splits, quiet) if score_test else None
-    results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before)
+    memorization = _memorization(model, tokenizer, splits, cfg) if score_test else None
+    results = _results(
+        cfg, corpus, splits, base, final, trainer, seconds, seen_before, memorization
+    )
     results.update(trained_parameters)
     _write_report(out, results, cfg)
     return results
@@ -223,7 +235,21 @@ def _tokens_seen(checkpoint: Path | None) -> int:
     return int(report.read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen", 0))
 
 
-def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) -> dict:
+def _memorization(model, tokenizer, splits, cfg: TrainConfig) -> dict | None:
+    """Whether the model copies its training text (quality.memorization), on
+    the main process only; None when turned off."""
+    if not cfg.memorization_prompts or not distributed.is_main():
+        return None
+    from textgen_core.quality.memorization import memorization_report
+
+    return memorization_report(
+        model, tokenizer, splits, prompts=cfg.memorization_prompts, seed=cfg.seed
+    )
+
+
+def _results(
+    cfg, corpus, splits, base, final, trainer, seconds, seen_before, memorization=None
+) -> dict:
     state = trainer.state
     tokens_this_run = int(state.num_input_tokens_seen) - seen_before
     return {
@@ -248,6 +274,7 @@ def _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before) ->
         "files_used": corpus.files_used,
         "files_skipped": [{"path": s.path, "reason": s.reason} for s in corpus.skipped],
         "config": cfg.to_dict(),
+        "memorization": memorization,
     }
 
 

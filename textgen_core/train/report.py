@@ -97,4 +97,6 @@ def format_results(results: dict) -> str:
         f"test perplexity: base {results['base_test_perplexity']:.2f} -> "
         f"fine-tuned {results['test_perplexity']:.2f}",
     ]
+    if results.get("memorization"):
+        lines.append(f"memorization: {results['memorization']['verdict']}")
     return "\n".join(lines)

@@ -34,7 +34,6 @@ Otherwise "no sign of copying". Either way the verdict carries the numbers.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,7 +204,6 @@ def memorization_report(
     """The `memorization` block of results.json for `model` trained on
     `splits.train`, prompted from `splits.test` (see the module docstring):
     `cfg` gives the sampling settings (its length and seed are replaced)."""
-    start = time.time()
     train = SplitStream.of(splits.train)
     index = NgramIndex(train.tokens)
     m = measure(
@@ -236,7 +234,6 @@ def memorization_report(
         "longest_copied_example": example,
         "reference_longest_tokens": reference_longest,
         "verdict": verdict(copied, reference, longest, reference_longest, example["file"]),
-        "seconds": round(time.time() - start, 2),
     }
 
 

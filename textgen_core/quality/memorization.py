@@ -114,6 +114,8 @@ def continue_prompts(model, tokenizer, prompts: list[list[int]], cfg: GenerateCo
 
     from textgen_core.generate.batched import Row, decode
 
+    if not prompts:
+        return []
     rows = [
         Row(ids=[int(t) for t in p], cfg=replace(cfg, seed=(cfg.seed or 0) + i), emit=_ignore)
         for i, p in enumerate(prompts)
@@ -221,6 +223,13 @@ def memorization_report(
     copied, reference = _rate(m.made), _rate(m.real)
     longest = max((o.longest for o in m.made), default=0)
     reference_longest = max((o.longest for o in m.real), default=0)
+    if m.prompts:
+        judged = verdict(copied, reference, longest, reference_longest, example["file"])
+    else:
+        judged = (
+            f"not measured: the test split has no chunk long enough for a {prompt_tokens}-token "
+            f"prompt and {N} tokens after it; add text or raise --test-fraction"
+        )
     return {
         "prompts": len(m.prompts),
         "prompt_tokens": prompt_tokens,
@@ -233,7 +242,7 @@ def memorization_report(
         "longest_copied_chars": len(example["text"]),
         "longest_copied_example": example,
         "reference_longest_tokens": reference_longest,
-        "verdict": verdict(copied, reference, longest, reference_longest, example["file"]),
+        "verdict": judged,
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 from textgen_core.config import DataConfig
 from textgen_core.data.prepare import prepare
 from textgen_core.model.loading import load_for_inference
-from textgen_core.quality.memorization import SplitStream, measure, verdict
+from textgen_core.quality.memorization import SplitStream, measure, memorization_report, verdict
 from textgen_core.quality.ngrams import NgramIndex
 
 
@@ -57,3 +57,10 @@ def test_reference_continuations_are_test_text_from_files_never_trained_on(prepa
     again = measure(model, tokenizer, splits, NgramIndex(train.tokens), prompts=6,
                     continuation_tokens=16, seed=3)  # fmt: skip
     assert all((a == b).all() for a, b in zip(m.generated, again.generated, strict=True))
+
+
+def test_report_says_not_measured_when_no_test_chunk_holds_a_prompt(prepared):
+    model, tokenizer, splits = prepared
+    block = memorization_report(model, tokenizer, splits, prompt_tokens=100_000)
+    assert block["prompts"] == 0 and block["generated_tokens"] == 0
+    assert block["verdict"].startswith("not measured: the test split has no chunk")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 
@@ -27,6 +26,7 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402  (after the environment is cleared)
 from hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
+from runners import logged  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/hub_server.py)
@@ -116,14 +116,5 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def messages():
     """The messages textgen logged for the user during the test, in order."""
-    records: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    handler = Keep(logging.WARNING)
-    logger = logging.getLogger("textgen_core")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
+    with logged() as records:
+        yield records

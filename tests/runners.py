@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 
 from safetensors.torch import load_file
 
@@ -57,3 +59,23 @@ def cli_train(out, corpus, model, fault: str | None = None, resume: bool = False
 
 def weights(out):
     return load_file(str(out / "model" / "model.safetensors"))
+
+
+@contextmanager
+def logged(level: int = logging.INFO):
+    """The messages textgen logs for the user (INFO and up) while inside, in order."""
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger, handler = logging.getLogger("textgen_core"), Keep(level)
+    before = logger.level
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)

@@ -200,6 +200,9 @@ class TrainConfig:
     the step count is set from a short timed calibration (never more than the
     epochs or max_steps allow) and the learning-rate schedule spans exactly
     those steps."""
+    memorization_prompts: int = 32
+    """Held-out test prompts the trained model continues (128 tokens each) to
+    measure whether it copies its training text; 0 = no memorization report."""
 
     def validate(self) -> None:
         self.data.validate()
@@ -234,6 +237,11 @@ class TrainConfig:
             self.max_steps is None or self.max_steps >= 1,
             "--max-steps",
             f"must be at least 1, got {self.max_steps}",
+        )
+        _require(
+            0 <= self.memorization_prompts <= 1024,
+            "--memorization-prompts",
+            f"must be between 0 and 1024, got {self.memorization_prompts}",
         )
         _require(
             self.eval_steps is None or self.eval_steps >= 1,

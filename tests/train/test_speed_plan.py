@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from runners import logged
 
 from textgen_core.config import DataConfig, TrainConfig, parse_duration
 from textgen_core.errors import TextgenError
@@ -32,8 +33,8 @@ def config(model, **overrides) -> TrainConfig:
 @pytest.fixture(scope="module")
 def fp32_run(tmp_path_factory, tiny_model, corpus_dir):
     out = tmp_path_factory.mktemp("prec") / "out"
-    messages: list[str] = []
-    results = train([corpus_dir], out, config(tiny_model), quiet=True, warn=messages.append)
+    with logged() as messages:
+        results = train([corpus_dir], out, config(tiny_model))
     return out, results, messages
 
 
@@ -62,7 +63,7 @@ def test_resume_in_another_precision_is_refused_without_force(fp32_run, tiny_mod
     with pytest.raises(
         TextgenError, match=r"--resume: settings differ .*precision: 'fp32' -> 'bf16'"
     ):
-        train([corpus_dir], out, bf16, resume=True, quiet=True, warn=lambda m: None)
+        train([corpus_dir], out, bf16, resume=True)
 
 
 def test_estimate_is_printed_before_training_and_recorded(fp32_run):
@@ -77,8 +78,8 @@ def test_calibration_is_cached_per_machine_and_shape(fp32_run, tiny_model, corpu
     out, _, _ = fp32_run
     cached = json.loads(estimate._cache_file().read_text())
     assert cached and all(entry["step_s"] > 0 for entry in cached.values())
-    messages: list[str] = []
-    train([corpus_dir], tmp_path / "again", config(tiny_model), quiet=True, warn=messages.append)
+    with logged() as messages:
+        train([corpus_dir], tmp_path / "again", config(tiny_model))
     assert any("calibration cached" in m for m in messages if m.startswith("estimate:"))
 
 
@@ -89,14 +90,14 @@ def test_budgeted_run_takes_the_steps_that_fit_and_ends_its_schedule(
     fixed = estimate.Calibration(step_s=1.0, eval_batch_s=0.0, eval_batch=16, save_s=0.0)
     monkeypatch.setattr(estimate, "calibrate", lambda *args: fixed)
     cfg = config(tiny_model, max_steps=None, eval_steps=None, epochs=3, time_budget="7s")
-    messages: list[str] = []
     out = tmp_path / "budget"
-    results = train([corpus_dir], out, cfg, quiet=True, warn=messages.append)
+    with logged() as messages:
+        results = train([corpus_dir], out, cfg)
     assert results["steps"] == 7
     assert results["time_budget_seconds"] == 7.0
     assert any("sets 7 steps" in m for m in messages)
-    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    lrs = [(r["step"], r["lr"]) for r in logged if "lr" in r]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    lrs = [(r["step"], r["lr"]) for r in records if "lr" in r]
     assert lrs[-1][0] == 7
     # The linear decay spans exactly these 7 steps: one more decrement after
     # the last step's rate would reach zero (a longer schedule would not).
@@ -110,7 +111,7 @@ def test_budget_too_short_for_one_step_is_refused(monkeypatch, tiny_model, corpu
     monkeypatch.setattr(estimate, "calibrate", lambda *args: fixed)
     cfg = config(tiny_model, max_steps=None, time_budget="10s")
     with pytest.raises(TextgenError, match="--time-budget 10s: even one step"):
-        train([corpus_dir], tmp_path / "short", cfg, quiet=True, warn=lambda m: None)
+        train([corpus_dir], tmp_path / "short", cfg)
 
 
 def test_time_budget_durations_parse_and_bad_ones_name_the_flag():

@@ -397,7 +397,20 @@ def _rename_paths(results: RunResults, names: dict[str, str]) -> dict:
         for row in results.file_table
     ]
     api.pop("best_checkpoint", None)
+    if results.memorization:
+        api["memorization"] = _rename_memorization(results.memorization, names)
     return api
+
+
+def _rename_memorization(block: dict, names: dict[str, str]) -> dict:
+    """The memorization block naming the copied file as its uploader named it."""
+    block, example = dict(block), dict(block.get("longest_copied_example") or {})
+    stored = example.get("file")
+    if stored:
+        example["file"] = names.get(stored, Path(stored).name)
+        block["verdict"] = block["verdict"].replace(Path(stored).name, example["file"])
+    block["longest_copied_example"] = example
+    return block
 
 
 def _log_tail(folder: Path, lines: int = 3) -> str:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
+from textgen_core.model.tokenizer_check import check_tokenizer, tokenizer_source
 
 PAD_TOKEN = "[PAD]"
 PAD_MULTIPLE = 64
@@ -88,6 +89,11 @@ def load_tokenizer(name: str, *, revision: str | None = None):
         _scratch_arch(name)
     elif adapter_dir(name):
         source = str(adapter_dir(name))
+    if not name.startswith(SCRATCH_PREFIX):
+        # a run's checkpoint without tokenizer files: its run's tokenizer
+        resolved, resolved_revision = tokenizer_source(str(source))
+        if resolved != str(source):
+            return load_tokenizer(resolved, revision=resolved_revision)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
     except (OSError, ValueError) as exc:
@@ -118,6 +124,7 @@ def load_model(name: str, tokenizer, *, seed: int = 42, revision: str | None = N
             model = AutoModelForCausalLM.from_pretrained(name, revision=revision)
         except (OSError, ValueError) as exc:
             raise _load_error(name, exc, revision) from None
+        check_tokenizer(model, tokenizer, name)
     prepare_for_tokenizer(model, tokenizer)
     return model
 

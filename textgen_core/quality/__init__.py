@@ -1,6 +1,7 @@
-"""What a trained model writes and how runs differ: the samples taken at each
-evaluation (`samples.jsonl`), the memorization report, and the comparison of
-run folders (`compare`). Reads run folders as files.
+"""Does the model write like you or copy you, and how do runs differ: whether it
+copies its training text (`memorization`, on an n-gram index of the training
+tokens, `ngrams`), the samples taken at each evaluation (`samples.jsonl`), and
+the comparison of run folders (`compare`, which reads them as files).
 
 May import: `generate`, `data`, `model`, `kernels`, `config`, `errors`.
 """

@@ -212,3 +212,20 @@ def refusing_unsafe_state(what: str) -> Iterator[None]:
             f"({reason}); it may have been tampered with. Resume from a checkpoint you "
             "trust, or start the run again"
         ) from exc
+
+
+def trained_step(folder: str | Path) -> int | None:
+    """The optimizer step whose weights `folder` holds: a checkpoint's own step,
+    or for a run's model/ folder the step of the best checkpoint (the one the
+    run kept as its model); None for a folder that is neither."""
+    folder = Path(folder)
+    try:
+        if (folder / "trainer_state.json").is_file():
+            return int(json.loads((folder / "trainer_state.json").read_text())["global_step"])
+        if folder.name == "model" and (folder.parent / "results.json").is_file():
+            results = json.loads((folder.parent / "results.json").read_text())
+            best = results.get("best_checkpoint")
+            return step_of(Path(best)) if best else results.get("steps")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None

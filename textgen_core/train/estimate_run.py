@@ -21,7 +21,7 @@ def estimate_run(paths, cfg: TrainConfig) -> estimate.Plan:
     from textgen_core.train.trainer import _steps, training_arguments
 
     cfg.validate()
-    _, tokenizer, splits = prepare_data(paths, cfg, warn=lambda message: None, quiet=True)
+    _, tokenizer, splits = prepare_data(paths, cfg, name_skipped=False)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     precision = resolve(cfg.precision, device, width=model_width(cfg))
     model = _trainable_model(cfg, tokenizer)

@@ -49,11 +49,25 @@ def _token_losses(model, input_ids, attention_mask, labels):
     return out.per_token, labels[:, 1:] != IGNORE_INDEX
 
 
+NO_TOKENS_NOTE = (
+    "no tokens scored: the file gives no token to predict with this tokenizer "
+    "(nothing after tokenizing, or a single token at the start of a chunk)"
+)
+
+
 def evaluate_loss(
-    model, dataset, *, batch_size: int = 16, files: list[str] | None = None, progress: bool = False
+    model,
+    dataset,
+    *,
+    batch_size: int = 16,
+    files: list[str] | None = None,
+    progress: bool = False,
+    every_file: bool = False,
 ) -> EvalResult:
     """Loss over every chunk of `dataset` (columns input_ids, attention_mask,
     labels and optionally source); per-file figures when `files` is given.
+    With `every_file`, a file with no scored token is listed too (tokens 0,
+    loss and perplexity None, and a note) instead of left out.
     In a distributed run this is collective: call it on every process."""
     has_source = files is not None and "source" in dataset.column_names
     n_files = len(files) if has_source else 0
@@ -72,6 +86,15 @@ def evaluate_loss(
         }
         for i in np.flatnonzero(file_counts)
     }
+    if every_file and has_source:
+        for i in np.flatnonzero(file_counts == 0):
+            per_file[Path(files[i]).as_posix()] = {
+                "loss": None,
+                "perplexity": None,
+                "tokens": 0,
+                "note": NO_TOKENS_NOTE,
+            }
+        per_file = {Path(f).as_posix(): per_file[Path(f).as_posix()] for f in files}
     return EvalResult(loss, count, per_file)
 
 

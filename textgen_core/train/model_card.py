@@ -38,6 +38,7 @@ def render_model_card(
         _settings_section(config, results),
         _results_section(results, base),
         _samples_section(results, base),
+        _memorization_section(results.memorization),
         _usage_section(repo_id, base, adapter),
     ]
     card = "\n\n".join(section for section in sections if section) + "\n"
@@ -176,6 +177,40 @@ def _fenced(text: str) -> str:
 
 def _inline(text: str) -> str:
     return f"`` {text} ``" if text.strip() else "(empty: the start of a text)"
+
+
+def _memorization_section(block: dict | None) -> str:
+    """Whether the model copies its training text: the verdict, its figures and
+    the longest copied passage."""
+    if not isinstance(block, dict) or not block.get("verdict"):
+        return ""
+    rows = [
+        ("generated text", block.get("copied_ngram_rate"), block.get("longest_copied_tokens")),
+        (
+            "the author's unseen text (chance level)",
+            block.get("reference_ngram_rate"),
+            block.get("reference_longest_tokens"),
+        ),
+    ]
+    table = "\n".join(
+        f"| {label} | {_percent(rate)} | {_number(longest)} |" for label, rate, longest in rows
+    )
+    text = (
+        f"## Memorization\n\n**{_number(block['verdict'])}**\n\n"
+        f"{_number(block.get('prompts'))} held-out prompts, each continued by "
+        f"{_number(block.get('continuation_tokens'))} tokens, compared with the training "
+        f"text:\n\n| text | {block.get('ngram', 8)}-grams found in training text | "
+        f"longest verbatim passage (tokens) |\n| --- | --- | --- |\n{table}"
+    )
+    example = block.get("longest_copied_example") or {}
+    if example.get("text"):
+        quoted = "\n".join(f"> {line}" for line in str(example["text"]).splitlines())
+        text += f"\n\nLongest copied passage (from `{_name(example.get('file'))}`):\n\n{quoted}"
+    return text
+
+
+def _percent(value: object) -> str:
+    return f"{value:.0%}" if isinstance(value, float) else _number(value)
 
 
 def _usage_section(repo_id: str | None, base: str | None, adapter: bool) -> str:

@@ -101,4 +101,6 @@ def format_results(results: RunResults) -> str:
         f"test loss: base {r.base_test_loss:.4f} -> fine-tuned {r.test_loss:.4f}",
         f"test perplexity: base {r.base_test_perplexity:.2f} -> fine-tuned {r.test_perplexity:.2f}",
     ]
+    if r.memorization:
+        lines.append(f"memorization: {r.memorization['verdict']}")
     return "\n".join(lines)

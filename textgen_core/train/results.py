@@ -66,6 +66,10 @@ class RunResults:
     """--time-budget in seconds; None without one."""
     run_seconds: float | None = None
     """Base scoring to final scoring: the time the estimate covers."""
+    memorization: dict | None = None
+    """Does it copy its training text: {prompts, continuation_tokens,
+    copied_ngram_rate, reference_ngram_rate, longest_copied_tokens,
+    longest_copied_example: {text, file}, verdict, ...} (quality.memorization)."""
     samples: list[dict] = field(default_factory=list)
     """Per sample prompt: {prompt, step, base, fine_tuned}, the base model's
     continuation and the saved (best) checkpoint's."""

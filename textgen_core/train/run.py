@@ -157,7 +157,7 @@ def train(
             sampler.sample(model, BASE_STEP)  # the "before" of before/after
     if hub and hub.push:
         callbacks = [*callbacks, hub.callback()]
-    trainer = build_trainer(model, splits, run_cfg, out, callbacks, precision)
+    trainer = build_trainer(model, splits, run_cfg, out, callbacks, precision, tokenizer=tokenizer)
     reuse_freed_memory()
     seen_before = _tokens_seen(checkpoint)
     start = time.time()
@@ -167,13 +167,16 @@ def train(
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
     model = save_model(trainer.model, tokenizer, out.model, cfg, write=distributed.is_main())
     final = _score(model, splits) if score_test else None
+    memorization = _memorization(model, tokenizer, splits, cfg) if score_test else None
     speed = {
         "precision": precision,
         "estimated_seconds": plan.seconds,
         "time_budget_seconds": plan.budget_seconds,
         "run_seconds": time.time() - run_start,
     }
-    results = _results(cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed)
+    results = _results(
+        cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed, memorization
+    )
     results = dataclasses.replace(results, **trained_parameters)
     _write_report(out, results, cfg)
     return results
@@ -285,8 +288,20 @@ def _tokens_seen(checkpoint: Path | None) -> int:
     return int(report.read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen", 0))
 
 
+def _memorization(model, tokenizer, splits, cfg: TrainConfig) -> dict | None:
+    """Whether the model copies its training text (quality.memorization), on
+    the main process only; None when turned off."""
+    if not cfg.memorization_prompts or not distributed.is_main():
+        return None
+    from textgen_core.quality.memorization import memorization_report
+
+    return memorization_report(
+        model, tokenizer, splits, prompts=cfg.memorization_prompts, seed=cfg.seed
+    )
+
+
 def _results(
-    cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed=None
+    cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed=None, memorization=None
 ) -> RunResults:
     state = trainer.state
     tokens_this_run = int(state.num_input_tokens_seen) - seen_before
@@ -318,6 +333,7 @@ def _results(
         # arithmetic), time_budget_seconds (None without --time-budget) and
         # run_seconds (base scoring to final scoring, what the estimate covers).
         **(speed or {}),
+        memorization=memorization,
     )
 
 

@@ -37,9 +37,13 @@ if TYPE_CHECKING:
 class TextgenTrainer(Trainer):
     """Trainer with token-weighted validation and complete-marked checkpoints."""
 
-    def __init__(self, *args, keep_checkpoints: int = 2, **kwargs):
+    def __init__(self, *args, keep_checkpoints: int = 2, tokenizer=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.keep_checkpoints = keep_checkpoints
+        # Saved into every checkpoint, so each one loads on its own (eval,
+        # generate, push). Not passed as `processing_class`, which would also
+        # swap the data collator for a padding one.
+        self.tokenizer_to_save = tokenizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         faults.fault_point("step", self.state.global_step + 1)
@@ -78,6 +82,8 @@ class TextgenTrainer(Trainer):
             self.accelerator.wait_for_everyone()
             if not self.args.should_save:
                 return
+            if self.tokenizer_to_save is not None:
+                self.tokenizer_to_save.save_pretrained(folder)
             faults.fault_point("before_marker", step)
             checkpoints.mark_complete(folder, **cpu_threads.current())
         except Exception as exc:
@@ -169,7 +175,9 @@ def training_arguments(
     )
 
 
-def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, callbacks=(), precision=None):
+def build_trainer(
+    model, splits, cfg: TrainConfig, out: RunPaths, callbacks=(), precision=None, tokenizer=None
+):
     args = training_arguments(cfg, out, len(splits.train), precision)
     extra = [MetricsLog(out.metrics), *callbacks]
     if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
@@ -183,6 +191,7 @@ def build_trainer(model, splits, cfg: TrainConfig, out: RunPaths, callbacks=(), 
         eval_dataset=splits.validation,
         callbacks=extra,
         keep_checkpoints=cfg.save_total_limit,
+        tokenizer=tokenizer,
     )
     trainer.remove_callback(PrinterCallback)
     if log.progress_bars():

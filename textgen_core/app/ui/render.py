@@ -49,6 +49,17 @@ def results_markdown(results: dict | None) -> str:
         f"\n\n{results['steps']} steps in {results['train_seconds']:.0f} s; tokens: train "
         f"{results['train_tokens']}, validation {results['val_tokens']}, test "
         f"{results['test_tokens']}; {len(results['files_used'])} files used.{skipped}"
+        + memorization_markdown(results.get("memorization"))
+    )
+
+
+def memorization_markdown(memorization: dict | None) -> str:
+    """The memorization verdict under the results table ('' when not measured)."""
+    if not memorization:
+        return ""
+    return (
+        f"\n\n**Memorization** ({memorization['prompts']} held-out prompts, "
+        f"{memorization['continuation_tokens']} tokens each): {memorization['verdict']}"
     )
 
 

@@ -1,0 +1,156 @@
+"""The memorization report's own cost on a large corpus: reading the training
+split's tokens, building the n-gram index, and scoring 32 generated and 32
+real continuations of 128 tokens against it.
+
+    python benchmarks/memorization.py [--mb 100] [--generate]
+
+The corpus is synthetic: `--mb` megabytes of text at 4 bytes a token (GPT-2
+averages about that on English prose), drawn from a Zipf distribution over
+GPT-2's vocabulary so frequent tokens repeat as in text. It is chunked and
+split by textgen's own code (`prepare.split`) into memory-mapped Arrow files in
+a temporary folder, as a training run has them. Each "generated" continuation
+copies a 64-token passage of the training split between random tokens, so the
+longest-match search has real work to do. `--generate` also times producing
+the continuations: 32 prompts x 128 tokens, decoded together, with a randomly
+initialised distilgpt2-shaped model (the default model's cost; the sampled
+text itself is not scored).
+
+Prints one JSON line: seconds per phase (wall clock, and the CPU time of the
+report's phases, which load on a shared machine inflates less), peak resident
+memory (VmHWM, reset once the corpus is written), and the report's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.common import emit, peak_rss_mb, reset_peak_rss  # noqa: E402
+
+BYTES_PER_TOKEN = 4
+VOCAB = 50257
+
+
+def synthetic_split(folder: Path, tokens: int, seed: int):
+    """Splits of `tokens` Zipf-distributed tokens in 200-token documents of 10 files."""
+    import numpy as np
+
+    from textgen_core.config import DataConfig
+    from textgen_core.data.prepare import split
+    from textgen_core.data.tokens import Tokenized
+
+    rng = np.random.default_rng(seed)
+    ids = (rng.zipf(1.2, tokens) - 1) % VOCAB
+    docs = tokens // 200
+    offsets = np.arange(docs + 1, dtype=np.int64) * 200
+    sources = (np.arange(docs) % 10).astype(np.int32)
+    tok = Tokenized(
+        ids[: docs * 200].astype(np.uint16), offsets, sources, [f"f{i}" for i in range(10)]
+    )
+    return split(tok, DataConfig(), pad_id=VOCAB, folder=folder)
+
+
+def continuations(train_tokens, count: int, length: int, seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed + 1)
+    out = []
+    for _ in range(count):
+        start = int(rng.integers(0, len(train_tokens) - 64))
+        noise = ((rng.zipf(1.2, length - 64) - 1) % VOCAB).astype(np.uint16)
+        out.append(np.concatenate([noise[:32], train_tokens[start : start + 64], noise[32:]]))
+    return out
+
+
+def generation_seconds(count: int, prompt: int, length: int) -> float:
+    from benchmarks.common import build_model, gpt2_tokenizer
+    from textgen_core.config import GenerateConfig
+    from textgen_core.model.loading import prepare_for_tokenizer
+    from textgen_core.quality.memorization import continue_prompts
+
+    tokenizer = gpt2_tokenizer()
+    model = build_model(seed=0)
+    prepare_for_tokenizer(model, tokenizer)
+    prompts = [list(range(1000 + i, 1000 + i + prompt)) for i in range(count)]
+    start = time.time()
+    made = continue_prompts(
+        model, tokenizer, prompts, GenerateConfig(max_new_tokens=length, seed=0)
+    )
+    assert sum(len(m) for m in made) > 0
+    return time.time() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=float, default=100, help="corpus size in MB of text")
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--length", type=int, default=128, help="tokens per continuation")
+    parser.add_argument("--generate", action="store_true", help="also time the generation")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+
+    from textgen_core.quality.memorization import SplitStream, overlap, verdict
+    from textgen_core.quality.ngrams import NgramIndex
+
+    tokens = int(args.mb * 1e6 / BYTES_PER_TOKEN)
+    with tempfile.TemporaryDirectory(prefix="textgen-mem-bench-") as tmp:
+        start = time.time()
+        splits = synthetic_split(Path(tmp), tokens, args.seed)
+        prepare_seconds = time.time() - start
+        reset_peak_rss()
+        rss_before = peak_rss_mb()
+        cpu_start = time.process_time()  # CPU time: what load on a shared machine doesn't inflate
+        start = time.time()
+        train = SplitStream.of(splits.train)
+        read_seconds = time.time() - start
+        start = time.time()
+        index = NgramIndex(train.tokens)
+        index_seconds = time.time() - start
+        test = SplitStream.of(splits.test)
+        generated = continuations(train.tokens, args.prompts, args.length, args.seed)
+        references = [
+            test.tokens[i * 200 + 32 : i * 200 + 32 + args.length] for i in range(args.prompts)
+        ]
+        start = time.time()
+        made = [overlap(index, g) for g in generated]
+        real = [overlap(index, r) for r in references]
+        score_seconds = time.time() - start
+        cpu_seconds = time.process_time() - cpu_start
+        peak = peak_rss_mb()
+        copied = sum(o.found for o in made) / sum(o.ngrams for o in made)
+        reference = sum(o.found for o in real) / sum(o.ngrams for o in real)
+        longest = max(o.longest for o in made)
+        report = {
+            "benchmark": "memorization",
+            "corpus_mb": args.mb,
+            "train_tokens": int(len(train.tokens)),
+            "prompts": args.prompts,
+            "continuation_tokens": args.length,
+            "prepare_split_seconds": round(prepare_seconds, 2),
+            "read_tokens_seconds": round(read_seconds, 2),
+            "index_seconds": round(index_seconds, 2),
+            "score_seconds": round(score_seconds, 3),
+            "report_seconds": round(read_seconds + index_seconds + score_seconds, 2),
+            "report_cpu_seconds": round(cpu_seconds, 2),
+            "peak_rss_mb": round(peak, 1),
+            "rss_before_mb": round(rss_before, 1),
+            "copied_ngram_rate": round(copied, 4),
+            "reference_ngram_rate": round(reference, 4),
+            "longest_copied_tokens": longest,
+            "verdict": verdict(copied, reference, longest, max(o.longest for o in real), "f0"),
+        }
+    if args.generate:
+        report["generate_seconds"] = round(generation_seconds(args.prompts, 32, args.length), 2)
+    emit(report, load)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""Does the model write like the author, or recite the author's files?
+
+Prompts are the first `prompt_tokens` tokens of seeded held-out test chunks.
+The model continues each one (`continuation_tokens` new tokens, the default
+sampling settings of `GenerateConfig`, a seed per prompt, all prompts decoded
+together). Each continuation is compared with the training split through an
+n-gram index built once (ngrams.py): the share of its 8-grams that occur in
+the training text, and the longest stretch of it found there verbatim, with
+the file it comes from.
+
+The same two figures for the *real* continuation of each prompt (the test
+text the author wrote next, which the model never saw) are the chance level
+of overlap for this author: shared phrases, names, refrains and formatting.
+A model that learned the style lands near it; a model that recites lands
+well above.
+
+The verdict is "copies" when either holds:
+
+- the copied 8-gram rate is at least COPY_MARGIN (10 points) above the
+  reference rate *and* at least COPY_RATIO (2x) times it. The margin is about
+  three standard errors of the difference: n-grams of one continuation are
+  not independent (one copied passage gives many hits), so the sample is
+  roughly the 32 continuations, whose rates spread by ~10-15 points, i.e. ~2-3
+  points for their mean. The ratio keeps a corpus full of shared boilerplate
+  (a reference rate of 40%, say) from being flagged for a small excess.
+- one continuation holds a verbatim passage of at least LONG_PASSAGE tokens
+  (about 25 words, two or three lines) that is also more than twice the
+  longest stretch the author's own unseen text shares with the training text:
+  reciting one passage is copying even when the rest is new.
+
+Otherwise "no sign of copying". Either way the verdict carries the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textgen_core.config import DataConfig, GenerateConfig, TrainConfig
+from textgen_core.quality.ngrams import N, NgramIndex
+
+PROMPTS = 32
+PROMPT_TOKENS = 32
+CONTINUATION_TOKENS = 128
+COPY_MARGIN = 0.10
+COPY_RATIO = 2.0
+LONG_PASSAGE = 32
+
+
+@dataclass
+class SplitStream:
+    """The real (non-pad) tokens of a split back to back, and where each of
+    its chunks ends in that stream."""
+
+    tokens: np.ndarray
+    row_ends: np.ndarray
+
+    @classmethod
+    def of(cls, dataset) -> SplitStream:
+        import pyarrow.compute as pc
+
+        table = dataset.data.table
+        ids = pc.list_flatten(table.column("input_ids")).to_numpy()
+        mask = pc.list_flatten(table.column("attention_mask")).to_numpy().astype(bool)
+        width = len(ids) // max(1, len(dataset))  # every chunk has chunk_size slots
+        real = mask.reshape(len(dataset), width).sum(1) if len(dataset) else np.zeros(0)
+        ids = ids[mask]
+        dtype = np.uint16 if len(ids) == 0 or int(ids.max()) < 1 << 16 else np.int32
+        return cls(ids.astype(dtype), np.cumsum(real).astype(np.int64))
+
+    @property
+    def row_starts(self) -> np.ndarray:
+        return np.concatenate([[0], self.row_ends[:-1]]).astype(np.int64)
+
+    def row_of(self, position: int) -> tuple[int, int]:
+        """(chunk, offset among its real tokens) of a stream position."""
+        row = int(np.searchsorted(self.row_ends, position, side="right"))
+        return row, position - int(self.row_starts[row])
+
+
+@dataclass
+class Overlap:
+    """How much of one token sequence occurs in the training split."""
+
+    ngrams: int
+    found: int
+    longest: int
+    longest_start: int
+    longest_position: int  # in the training stream
+
+
+def overlap(index: NgramIndex, tokens: np.ndarray) -> Overlap:
+    present = index.contains(tokens)
+    match = index.longest_match(tokens)
+    return Overlap(len(present), int(present.sum()), match.length, match.start, match.position)
+
+
+def choose_prompts(test: SplitStream, count: int, prompt_tokens: int, seed: int) -> list[int]:
+    """Start positions (in the test stream) of up to `count` seeded test
+    chunks long enough for a prompt and at least one n-gram after it."""
+    starts = test.row_starts
+    fits = starts[starts + prompt_tokens + N <= len(test.tokens)]
+    rng = np.random.default_rng(seed)
+    return sorted(int(s) for s in rng.choice(fits, size=min(count, len(fits)), replace=False))
+
+
+def continue_prompts(model, tokenizer, prompts: list[list[int]], cfg: GenerateConfig):
+    """The new token ids after each prompt, all decoded together; prompt i
+    is sampled with seed cfg.seed + i."""
+    from dataclasses import replace
+
+    from textgen_core.generate.batched import Row, decode
+
+    if not prompts:
+        return []
+    rows = [
+        Row(ids=[int(t) for t in p], cfg=replace(cfg, seed=(cfg.seed or 0) + i), emit=_ignore)
+        for i, p in enumerate(prompts)
+    ]
+    was_training = model.training
+    model.eval()  # no dropout while sampling
+    try:
+        decode(model, tokenizer, rows)
+    finally:
+        model.train(was_training)
+    return [np.asarray(r.new, np.int64) for r in rows]
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+def verdict(copied: float, reference: float, longest: int, reference_longest: int, file) -> str:
+    """The one-line judgement, with its numbers (the module docstring says why
+    these thresholds)."""
+    rates = (
+        f"{copied:.0%} of generated {N}-grams appear in the training text vs "
+        f"{reference:.0%} for the author's own unseen text"
+    )
+    passage = (
+        f"longest copied passage {longest} tokens from {Path(file).name}"
+        if longest
+        else f"no passage of {N}+ tokens copied"
+    )
+    by_rate = copied >= reference + COPY_MARGIN and copied >= COPY_RATIO * reference
+    by_passage = longest >= LONG_PASSAGE and longest > 2 * reference_longest
+    return f"{'copies' if by_rate or by_passage else 'no sign of copying'}: {rates}; {passage}"
+
+
+@dataclass
+class Measurement:
+    """Prompts, the real and the generated continuations (token ids, all from
+    the test split but the generated ones), and their overlaps with training."""
+
+    starts: list[int]  # of the prompts, in the test split's token stream
+    prompts: list[np.ndarray]
+    references: list[np.ndarray]
+    generated: list[np.ndarray]
+    made: list[Overlap]
+    real: list[Overlap]
+    continuation_tokens: int
+
+
+def measure(
+    model,
+    tokenizer,
+    splits,
+    index: NgramIndex,
+    *,
+    cfg: GenerateConfig | None = None,
+    prompts: int = PROMPTS,
+    prompt_tokens: int = PROMPT_TOKENS,
+    continuation_tokens: int = CONTINUATION_TOKENS,
+    seed: int = 42,
+) -> Measurement:
+    from dataclasses import replace
+
+    from textgen_core.model.loading import context_length
+
+    test = SplitStream.of(splits.test)
+    length = min(continuation_tokens, context_length(model) - prompt_tokens)
+    cfg = replace(cfg or GenerateConfig(), max_new_tokens=length, seed=seed, stop=[])
+    starts = choose_prompts(test, prompts, prompt_tokens, seed)
+    prompt_ids = [test.tokens[s : s + prompt_tokens] for s in starts]
+    references = [test.tokens[s + prompt_tokens : s + prompt_tokens + length] for s in starts]
+    generated = continue_prompts(model, tokenizer, prompt_ids, cfg)
+    made = [overlap(index, g) for g in generated]
+    real = [overlap(index, r) for r in references]
+    return Measurement(starts, prompt_ids, references, generated, made, real, length)
+
+
+def memorization_report(
+    model,
+    tokenizer,
+    splits,
+    *,
+    cfg: GenerateConfig | None = None,
+    prompts: int = PROMPTS,
+    prompt_tokens: int = PROMPT_TOKENS,
+    continuation_tokens: int = CONTINUATION_TOKENS,
+    seed: int = 42,
+) -> dict:
+    """The `memorization` block of results.json for `model` trained on
+    `splits.train`, prompted from `splits.test` (see the module docstring):
+    `cfg` gives the sampling settings (its length and seed are replaced)."""
+    train = SplitStream.of(splits.train)
+    index = NgramIndex(train.tokens)
+    m = measure(
+        model,
+        tokenizer,
+        splits,
+        index,
+        cfg=cfg,
+        prompts=prompts,
+        prompt_tokens=prompt_tokens,
+        continuation_tokens=continuation_tokens,
+        seed=seed,
+    )
+    example = _example(m, train, splits, tokenizer)
+    copied, reference = _rate(m.made), _rate(m.real)
+    longest = max((o.longest for o in m.made), default=0)
+    reference_longest = max((o.longest for o in m.real), default=0)
+    if m.prompts:
+        judged = verdict(copied, reference, longest, reference_longest, example["file"])
+    else:
+        judged = (
+            f"not measured: the test split has no chunk long enough for a {prompt_tokens}-token "
+            f"prompt and {N} tokens after it; add text or raise --test-fraction"
+        )
+    return {
+        "prompts": len(m.prompts),
+        "prompt_tokens": prompt_tokens,
+        "continuation_tokens": m.continuation_tokens,
+        "generated_tokens": int(sum(len(g) for g in m.generated)),
+        "ngram": N,
+        "copied_ngram_rate": copied,
+        "reference_ngram_rate": reference,
+        "longest_copied_tokens": longest,
+        "longest_copied_chars": len(example["text"]),
+        "longest_copied_example": example,
+        "reference_longest_tokens": reference_longest,
+        "verdict": judged,
+    }
+
+
+def _rate(overlaps: list[Overlap]) -> float:
+    total = sum(o.ngrams for o in overlaps)
+    return sum(o.found for o in overlaps) / total if total else 0.0
+
+
+def _example(m: Measurement, train: SplitStream, splits, tokenizer) -> dict:
+    """The longest copied passage's text and the training file it comes from."""
+    if not m.made or max(o.longest for o in m.made) == 0:
+        return {"text": "", "file": None}
+    top = max(range(len(m.made)), key=lambda i: m.made[i].longest)
+    o = m.made[top]
+    span = m.generated[top][o.longest_start : o.longest_start + o.longest]
+    row, offset = train.row_of(o.longest_position)
+    source = splits.train[row]["source"][offset]
+    return {"text": tokenizer.decode(span.tolist()), "file": splits.files[source]}
+
+
+def memorization_on_files(model, tokenizer, corpus, model_name: str, *, chunk_size: int) -> dict:
+    """The memorization block for `model` given the files it was trained on:
+    they are split as its training run split them (the data settings and seed
+    recorded beside a run's model or checkpoint folder; else the defaults with
+    `chunk_size`), so the prompts come from text it never saw."""
+    from textgen_core.data.prepare import make_splits
+
+    settings = recorded_settings(model_name)
+    data = settings.data if settings else DataConfig(chunk_size=chunk_size)
+    seed = settings.seed if settings else data.seed
+    prompts = settings.memorization_prompts if settings else PROMPTS
+    splits = make_splits(corpus, tokenizer, data)
+    return memorization_report(model, tokenizer, splits, prompts=prompts or PROMPTS, seed=seed)
+
+
+def recorded_settings(model_name: str) -> TrainConfig | None:
+    """The TrainConfig of the run whose model or checkpoint folder `model_name`
+    is, or None."""
+    from textgen_core.model.tokenizer_check import RUN_RECORD, run_root
+
+    root = run_root(Path(model_name)) if Path(model_name).is_dir() else None
+    if root is None:
+        return None
+    try:
+        return TrainConfig.from_dict(json.loads((root / RUN_RECORD).read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -18,6 +18,7 @@ mask from the shapes it is given rather than baking in SDPA's is_causal shortcut
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
@@ -115,7 +116,11 @@ def export_graph(model, path: Path) -> None:
     previous = model.config._attn_implementation
     model.config._attn_implementation = "eager"
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer warns about every Python value it records as a constant; the
+            # values here (mask fill, empty-cache placeholders) are constants.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
                 _wrapper(model),
                 _example(layers, heads, head_size),

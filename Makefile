@@ -30,3 +30,4 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/train_tiers.py
 	$(PY) benchmarks/generate_throughput.py
 	$(PY) benchmarks/data_prep.py
+	$(PY) benchmarks/export_runtimes.py

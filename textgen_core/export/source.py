@@ -91,7 +91,12 @@ def _run_test_chunks(run_dir: Path, limit: int) -> list[list[int]] | None:
     from textgen_core.train.run import prepare_data
 
     results = json.loads((run_dir / "results.json").read_text())
+    if "config" not in results:
+        return None
     cfg = TrainConfig.from_dict(results["config"])
+    # The run's saved tokenizer is its base's plus [PAD]: the same token ids, and no
+    # download when the base came from the Hub.
+    cfg.model, cfg.revision = str(run_dir / "model"), None
     files = [f for f in results.get("files_used", []) if Path(f).exists()]
     if len(files) != len(results.get("files_used", [])) and not cfg.data.dataset:
         return None

@@ -39,7 +39,7 @@ def export_for_download(store: JobStore, job_id: str, choice: str) -> tuple[str,
         )
     else:
         download = shutil.make_archive(str(folder / f"{job_id}-onnx"), "zip", target)
-    return download, "\n".join(f"- {line}" for line in lines)
+    return download, "\n".join(f"- {line.strip()}" for line in lines)
 
 
 def export_section(store: JobStore, source: gr.Dropdown) -> None:

@@ -29,8 +29,12 @@ def export_for_download(store: JobStore, job_id: str, choice: str) -> tuple[str,
     to, quantize = CHOICES[choice]
     run_dir = store.run_dir(job_id)
     folder = run_dir / "exports" / f"{to}-{quantize}"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / (f"{job_id}-{quantize}.gguf" if to == "gguf" else "onnx-model")
+    if to == "gguf":  # the file, its Modelfile and export.json in one folder
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{job_id}-{quantize}.gguf"
+    else:  # the ONNX folder itself, so the zip opens to onnx/, config.json, tokenizer
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        target = folder
     record = export(str(run_dir), to, target, quantize=quantize, force=True, log=lambda _: None)
     lines = summary(record)
     if to == "gguf":

@@ -106,7 +106,12 @@ def _runtimes(to: str, path: Path, record: dict, context: int, never: list[int])
         for kind, file in record["files"].items():
             yield kind, (lambda f=file: runtimes.OnnxRuntime(path, f, never))
         return
-    yield "llama.cpp", lambda: runtimes.LlamaCpp(path, context)
+    if record["quantize"] == "q8_0":
+        # llama-cpp-python 0.3.36 built here crashed the process evaluating q8_0 files
+        # of the test model; until that is understood, q8_0 is measured in transformers only.
+        yield "llama.cpp", None
+    else:
+        yield "llama.cpp", lambda: runtimes.LlamaCpp(path, context)
     yield "transformers (GGUF)", lambda: runtimes.TransformersGGUF(path)
 
 
@@ -131,6 +136,9 @@ def measure_parity(source: Source, to: str, path: Path, quantize: str, record: d
         "runtimes": {},
     }
     for label, start in _runtimes(to, path, record, context, never):
+        if start is None:
+            result["runtimes"][label] = {"skipped": "not measured for q8_0 (see the README)"}
+            continue
         try:
             runtime = start()
         except ImportError as exc:

@@ -37,12 +37,8 @@ def export_for_download(store: JobStore, job_id: str, choice: str) -> tuple[str,
         target = folder
     record = export(str(run_dir), to, target, quantize=quantize, force=True, log=lambda _: None)
     lines = summary(record)
-    if to == "gguf":
-        download = shutil.make_archive(
-            str(folder / f"{job_id}-{quantize}-gguf"), "zip", folder, "."
-        )
-    else:
-        download = shutil.make_archive(str(folder / f"{job_id}-onnx"), "zip", target)
+    # Beside the export folder, not in it: a zip must not pack itself.
+    download = shutil.make_archive(str(folder.parent / f"{job_id}-{to}-{quantize}"), "zip", folder)
     return download, "\n".join(f"- {line.strip()}" for line in lines)
 
 

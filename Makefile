@@ -31,3 +31,4 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/generate_throughput.py
 	$(PY) benchmarks/data_prep.py
 	$(PY) benchmarks/memorization.py
+	$(PY) benchmarks/export_runtimes.py

@@ -123,16 +123,43 @@ def _hub_sync(args: argparse.Namespace):
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    import tempfile
+
     from textgen_core.hub.repo import push_model
 
-    url = push_model(
-        Path(args.model_dir),
-        args.repo_id,
-        private=args.private,
-        token=args.token,
-        adapter_only=args.adapter_only,
-    )
+    with tempfile.TemporaryDirectory(prefix="textgen-gguf-") as workdir:
+        extra, section = {}, ""
+        if args.gguf is not None:
+            _quiet_libraries(quiet=True)
+            from textgen_core.hub.gguf_files import gguf_upload
+
+            gguf = Path(args.gguf) if args.gguf else None
+            extra, section = gguf_upload(Path(args.model_dir), args.repo_id, Path(workdir), gguf)
+        url = push_model(
+            Path(args.model_dir),
+            args.repo_id,
+            private=args.private,
+            token=args.token,
+            adapter_only=args.adapter_only,
+            extra_files=extra,
+            card_section=section,
+        )
     print(url)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _quiet_libraries(quiet=True)
+    from textgen_core.export.run import export
+
+    export(
+        args.model,
+        args.to,
+        args.output,
+        quantize=args.quantize,
+        force=args.force,
+        measure=not args.no_parity,
+    )
     return 0
 
 
@@ -397,7 +424,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument("--adapter-only", action="store_true", help="push only the LoRA adapter")
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.add_argument(
+        "--gguf",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="also upload a GGUF export (FILE from `textgen export`, or a new f16 export "
+        "when no FILE is given) and list it in the model card",
+    )
     p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser(
+        "export",
+        help="export a model to GGUF (llama.cpp, Ollama) or ONNX, with measured parity",
+        description="Write MODEL as a GGUF file (plus an Ollama Modelfile) or an ONNX "
+        "folder, then measure it in llama.cpp / transformers / onnxruntime against "
+        "textgen: perplexity, greedy text, logits. The figures go to export.json.",
+    )
+    p.add_argument(
+        "model", metavar="MODEL", help="a run folder, its model/, a LoRA run, a Hub id or scratch:*"
+    )
+    p.add_argument("--to", required=True, choices=["gguf", "onnx"])
+    p.add_argument(
+        "--output", required=True, metavar="PATH", help="the .gguf file, or the ONNX folder"
+    )
+    p.add_argument(
+        "--quantize",
+        choices=["f16", "q8_0", "fp32", "int8"],
+        help="GGUF: f16 (default; ~2 bytes per weight, perplexity within 0.1%%) or q8_0 "
+        "(about half of f16's size, faster on CPU, perplexity typically within 1-2%%). "
+        "ONNX: fp32 (default; logits within 1e-4) or int8 (adds a dynamic int8 model, "
+        "about a quarter of the fp32 size, perplexity typically within 2%%)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--no-parity", action="store_true", help="write the export without measuring it")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "deploy-space",

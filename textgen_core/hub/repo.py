@@ -59,15 +59,24 @@ def push_model(
     token: str | None = None,
     adapter_only: bool = False,
     commit_message: str | None = None,
+    extra_files: Upload | None = None,
+    card_section: str = "",
 ) -> str:
     """Upload a trained model with its card, results and loss plot; return the repo URL.
 
     `model_dir` is a run folder (holding `model/`) or the `model/` folder itself. The repo
     root gets the weights, config and tokenizer files, README.md, results.json and loss.png;
     with `adapter_only`, the PEFT adapter from `model/adapter/` instead of the weights.
+    `extra_files` (repo path -> file) travel in the same commit, and `card_section` is
+    appended to the model card (a GGUF export and its parity, `hub.gguf_files`).
     """
     run_dir, weights_dir = _locate_model(Path(model_dir))
     files = _model_files(run_dir, weights_dir, adapter_only)
+    files.update(extra_files or {})
+    if card_section:
+        card = files["README.md"]
+        text = card.read_text(encoding="utf-8") if isinstance(card, Path) else card.decode()
+        files["README.md"] = (text.rstrip("\n") + "\n\n" + card_section).encode()
     token = _require_token(token, repo_id)
     _refuse_token_inside(files, token)
     message = commit_message or ("Upload LoRA adapter" if adapter_only else "Upload model")

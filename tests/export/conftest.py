@@ -25,5 +25,5 @@ def tiny_config(model, **overrides) -> TrainConfig:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, tiny_model, corpus_dir):
     out = tmp_path_factory.mktemp("export_run") / "run"
-    train([corpus_dir], out, tiny_config(tiny_model), quiet=True)
+    train([corpus_dir], out, tiny_config(tiny_model))
     return out

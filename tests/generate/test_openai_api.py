@@ -14,7 +14,7 @@ import openai
 import pytest
 from api_server import ApiServer, metric
 from app_server import REPO
-from conftest import build_tiny_model
+from runners import build_tiny_model
 
 KEY = "sk-test-key"
 CHAT_TEMPLATE = (

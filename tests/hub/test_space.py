@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import build_tiny_model
 from hub_server import ALICE_TOKEN
-from runners import textgen
+from runners import build_tiny_model, textgen
 from space_runner import SpaceProcess, installed_closure, write_bundle
 
 from textgen_core.errors import TextgenError

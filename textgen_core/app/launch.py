@@ -5,19 +5,9 @@ when the app starts, so `textgen --help` stays instant."""
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 from pathlib import Path
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def add_app_flags(p: argparse.ArgumentParser) -> None:
@@ -76,6 +66,7 @@ def launch(args: argparse.Namespace) -> None:
     from textgen_core.app.openai_mount import launch_with_api, trained_models
     from textgen_core.app.ui import build_app
     from textgen_core.app.uploads import MB, UploadLimits
+    from textgen_core.generate.openai_api import is_loopback
     from textgen_core.generate.serving import Server
 
     auth = None
@@ -84,7 +75,7 @@ def launch(args: argparse.Namespace) -> None:
         if not (sep and user and password):
             sys.exit("error: --auth must be USER:PASS")
         auth = (user, password)
-    if not _is_loopback(args.host) and auth is None:
+    if not is_loopback(args.host) and auth is None:
         print(
             f"warning: serving on {args.host} without --auth: anyone on the network can use "
             "this app, train on this machine and read what it generates",

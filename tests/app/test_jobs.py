@@ -37,7 +37,7 @@ def files(corpus_dir) -> list:
     return sorted(corpus_dir.glob("*.txt"))
 
 
-def wait_for(store: JobStore, job_id: str, done, timeout: float = 180) -> dict:
+def wait_for(store: JobStore, job_id: str, done, timeout: float = 900) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = store.status(job_id)

@@ -17,38 +17,17 @@ import pytest
 from api_server import metric
 from app_server import AppServer
 from gradio_client import Client, handle_file
+from test_app_auth import PUBLIC as LOGIN_PAGE
 
 KEY = "ann:secret"
-# Served to anyone so the login page works (tests/app/test_app_auth.py says why
-# each is harmless): Gradio's own frontend files and icons, and /health, which
-# answers {"status": "ok"} and nothing else.
-PUBLIC = {
+# Served to anyone so the login page works: the routes tests/app/test_app_auth.py
+# lists (and says why each is harmless), plus Gradio's own frontend files and icons.
+PUBLIC = LOGIN_PAGE | {
     "/assets/{path}",
     "/svelte/{path}",
     "/static/{path}",
     "/pwa_icon",
     "/pwa_icon/{size}",
-    "/",
-    "/login",
-    "/login/",
-    "/logout",
-    "/favicon.ico",
-    "/robots.txt",
-    "/manifest.json",
-    "/theme.css",
-    "/openapi.json",
-    "/gradio_api/theme.css",
-    "/gradio_api/user",
-    "/gradio_api/user/",
-    "/gradio_api/token",
-    "/gradio_api/token/",
-    "/gradio_api/app_id",
-    "/gradio_api/app_id/",
-    "/gradio_api/runs",
-    "/gradio_api/runs/",
-    "/gradio_api/startup-events",
-    "/gradio_api/heartbeat/{session_hash}",
-    "/health",
 }
 PATH_PARAMETER_ROUTES = [
     ("GET", "/file=/etc/hostname"),

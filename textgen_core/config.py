@@ -262,7 +262,10 @@ class TrainConfig:
         values = dict(values)
         data = DataConfig(**values.pop("data", {}))
         lora = values.pop("lora", None)
-        return cls(data=data, lora=LoraConfig(**lora) if lora else None, **values)
+        # {} (a bare --lora, or `"lora": {}` in a config file) is LoRA with its defaults
+        if lora is True:
+            lora = {}
+        return cls(data=data, lora=None if lora in (None, False) else LoraConfig(**lora), **values)
 
 
 @dataclass

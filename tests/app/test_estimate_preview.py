@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textgen_core.app.ui.handlers import Handlers
 
-FORM = dict(epochs=1, batch=8, lr=1e-3, warmup=0.1, chunk=64, seed=42, lora=False)
+FORM = dict(epochs=1, batch=8, lr=1e-3, warmup=0.1, chunk=64, seed=42, lora=False, sep="")
 
 
 def test_estimate_shows_minutes_on_this_machine_before_training(tiny_model, corpus_dir):

@@ -11,7 +11,7 @@ import pytest
 from textgen_core.cli.flags import field_docs
 from textgen_core.cli.main import build_parser
 from textgen_core.cli.train_flags import train_config
-from textgen_core.config import TrainConfig
+from textgen_core.config import LoraConfig, TrainConfig
 from textgen_core.errors import TextgenError
 
 # `textgen train --help` before the flags were derived from the dataclasses.
@@ -78,6 +78,11 @@ def test_a_typed_flag_beats_config_even_at_its_default_value(tmp_path):
     cfg = train_config(parse("--lr", str(default_lr), "--config", str(path)), str(path))
     assert cfg.lr == default_lr  # typed, though equal to the default
     assert (cfg.epochs, cfg.data.chunk_size) == (7, 64)  # not typed: the file's
+
+
+def test_a_bare_lora_switch_turns_lora_on_with_its_defaults():
+    assert train_config(parse("--lora")).lora == LoraConfig()
+    assert TrainConfig.from_dict({"lora": {}}).lora == LoraConfig()
 
 
 def test_lora_flags_without_lora_are_refused_by_name():

@@ -13,6 +13,7 @@ import optuna
 import pytest
 
 from textgen_core.config import DataConfig, TrainConfig
+from textgen_core.train.results import RunResults
 from textgen_core.tune import search as tune_module
 
 # A few steps per trial on the tiny model: the search machinery is under test, not the model.
@@ -130,7 +131,9 @@ def test_failed_trial_is_recorded_with_its_reason_and_search_goes_on(
             raise RuntimeError("CUDA out of memory (simulated)")
         results = real_train(paths, output, cfg, **kwargs)
         # The objective must not need the test numbers: hide them from it.
-        return {k: v for k, v in results.items() if not k.startswith(("test", "base_test"))}
+        return RunResults.from_dict(
+            {k: v for k, v in results.to_dict().items() if not k.startswith(("test", "base_test"))}
+        )
 
     monkeypatch.setattr(tune_module, "train", flaky_train)
     # A batch of 2 is outside the searched choices: the default settings get a run of their own.

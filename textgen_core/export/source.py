@@ -101,7 +101,7 @@ def _run_test_chunks(run_dir: Path, limit: int) -> list[list[int]] | None:
     if len(files) != len(results.get("files_used", [])) and not cfg.data.dataset:
         return None
     try:
-        _, _, splits = prepare_data(files, cfg, warn=lambda _: None, quiet=True)
+        _, _, splits = prepare_data(files, cfg, name_skipped=False)
     except TextgenError:
         return None
     test = splits.test.select(range(min(limit, len(splits.test))))

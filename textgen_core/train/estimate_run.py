@@ -26,7 +26,7 @@ def estimate_run(paths, cfg: TrainConfig) -> estimate.Plan:
     precision = resolve(cfg.precision, device, width=model_width(cfg))
     model = _trainable_model(cfg, tokenizer)
     with tempfile.TemporaryDirectory() as tmp:
-        args = training_arguments(cfg, RunPaths(tmp), len(splits.train), True, precision)
+        args = training_arguments(cfg, RunPaths(tmp), len(splits.train), precision)
     per_epoch, total = _steps(cfg, len(splits.train), distributed.world_size())
     calibration = estimate.calibrate(model, splits, cfg, args, precision)
     return estimate.plan(calibration, cfg, total, per_epoch, splits)

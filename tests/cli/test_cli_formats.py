@@ -9,7 +9,14 @@ import json
 from doc_fixtures import FORMATS, PARAGRAPHS, docx_with_entity_bomb, write_format
 from runners import textgen
 
-FAST = ["--epochs", "1", "--lr", "3e-3", "--chunk-size", "64"]  # not --quiet: the file table is an info message
+FAST = [
+    "--epochs",
+    "1",
+    "--lr",
+    "3e-3",
+    "--chunk-size",
+    "64",
+]  # not --quiet: the file table is an info message
 KINDS = {
     "txt": "text",
     "extensionless": "text",

@@ -86,9 +86,10 @@ def logged(level: int = logging.INFO):
 TINY = dict(n_layer=2, n_embd=32, n_head=2, n_positions=256)
 
 
-def build_tiny_model(folder, seed: int = 0):
-    """Save a randomly initialised 2-layer, 32-wide GPT-2 with the GPT-2 tokenizer
-    (built offline) as a plain model folder, like a Hub download would give."""
+def build_tiny_model(folder, seed: int = 0, **shape):
+    """Save a randomly initialised 2-layer, 32-wide GPT-2 (or of another `shape`:
+    GPT2Config's arguments) with the GPT-2 tokenizer (built offline) as a plain
+    model folder, like a Hub download would give."""
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -96,7 +97,7 @@ def build_tiny_model(folder, seed: int = 0):
 
     tokenizer = AutoTokenizer.from_pretrained(gpt2_tokenizer_dir())
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=len(tokenizer), **TINY)
+    config = GPT2Config(vocab_size=len(tokenizer), **{**TINY, **shape})
     GPT2LMHeadModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -89,17 +89,10 @@ def machine() -> dict:
     import torch
     import transformers
 
-    cpu = platform.processor()
-    flags = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = line
-    except OSError:
-        pass
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f" {f}" in flags]
+    from textgen_core.kernels.cpuinfo import cpu_flags, cpuinfo_field
+
+    cpu = cpuinfo_field("model name") or platform.processor()
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in cpu_flags()]
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

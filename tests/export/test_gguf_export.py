@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from textgen_core.export.run import export
+from textgen_core.kernels.cpuinfo import cpu_flags
 from textgen_core.model.loading import load_for_inference
 
 
@@ -105,6 +106,27 @@ def test_llama_cpp_logits_match_pytorch_on_a_chunk(f16, trained_run):
     runtime.close()
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
+
+
+def test_q8_0_gguf_runs_in_llama_cpp_and_transformers_at_about_half_the_size(
+    f16, trained_run, tmp_path
+):
+    """On a CPU with AMX, llama.cpp crashes in its AMX kernel on q8_0 weights
+    (llama.cpp #20824); the parity check loads the file without repacking there."""
+    path = tmp_path / "q8.gguf"
+    record = export(str(trained_run), "gguf", path, quantize="q8_0", log=lambda _: None)
+    weights = {p: sum(int(t.n_bytes) for t in gguf.GGUFReader(p).tensors) for p in (path, f16[0])}
+    assert weights[path] < 0.6 * weights[f16[0]]  # the tokenizer's share of the file stays
+    runtimes = record["parity"]["runtimes"]
+    assert set(runtimes) == {"llama.cpp", "transformers (GGUF)"}
+    for runtime, figures in runtimes.items():
+        assert abs(figures["perplexity_change"]) < 0.03, (runtime, figures)
+    assert runtimes["llama.cpp"]["perplexity"] == pytest.approx(
+        runtimes["transformers (GGUF)"]["perplexity"], rel=1e-3
+    )  # both dequantize the same blocks
+    amx = "amx_int8" in cpu_flags()
+    assert ("loaded_with" in runtimes["llama.cpp"]) == amx
+    assert record["parity"]["faithful"] is None  # lossy: reported, not judged
 
 
 def test_lora_adapter_is_merged_into_its_base_before_export(tiny_model, tmp_path):

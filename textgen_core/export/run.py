@@ -106,12 +106,7 @@ def _runtimes(to: str, path: Path, record: dict, context: int, never: list[int])
         for kind, file in record["files"].items():
             yield kind, (lambda f=file: runtimes.OnnxRuntime(path, f, never))
         return
-    if record["quantize"] == "q8_0":
-        # llama-cpp-python 0.3.36 built here crashed the process evaluating q8_0 files
-        # of the test model; until that is understood, q8_0 is measured in transformers only.
-        yield "llama.cpp", None
-    else:
-        yield "llama.cpp", lambda: runtimes.LlamaCpp(path, context)
+    yield "llama.cpp", lambda: runtimes.LlamaCpp(path, context)
     yield "transformers (GGUF)", lambda: runtimes.TransformersGGUF(path)
 
 
@@ -136,9 +131,6 @@ def measure_parity(source: Source, to: str, path: Path, quantize: str, record: d
         "runtimes": {},
     }
     for label, start in _runtimes(to, path, record, context, never):
-        if start is None:
-            result["runtimes"][label] = {"skipped": "not measured for q8_0 (see the README)"}
-            continue
         try:
             runtime = start()
         except ImportError as exc:
@@ -147,6 +139,8 @@ def measure_parity(source: Source, to: str, path: Path, quantize: str, record: d
         figures = parity.measure(
             reference, runtime, chunks, n_vocab, ref_ppl=ref_ppl, ref_text=ref_text
         )
+        if getattr(runtime, "no_repack", False):
+            figures["loaded_with"] = "--no-repack (this CPU has AMX: llama.cpp issue #20824)"
         if label == "fp32":
             figures["max_logit_difference"] = parity.max_logit_gap(
                 reference, runtime, chunks, n_vocab
@@ -199,6 +193,8 @@ def summary(record: dict) -> list[str]:
         )
         if "max_logit_difference" in figures:
             line += f", max logit difference {figures['max_logit_difference']:.1e}"
+        if "loaded_with" in figures:
+            line += f" (loaded with {figures['loaded_with']})"
         lines.append(line)
     verdict = {
         True: "faithful: generates what textgen generates",

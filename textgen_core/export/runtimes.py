@@ -9,12 +9,14 @@ the exported graph with its past key values, as an app embedding it would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from textgen_core.config import GenerateConfig
+from textgen_core.kernels.cpuinfo import cpu_flags
 
 
 class Torch:
@@ -46,14 +48,18 @@ class LlamaCpp:
     def __init__(self, path: Path, context: int):
         from llama_cpp import Llama
 
-        self.llm = Llama(
-            model_path=str(path),
-            n_ctx=context,
-            logits_all=True,  # perplexity needs every position's logits
-            n_threads=os.cpu_count(),
-            seed=0,
-            verbose=False,
-        )
+        self.no_repack = "amx_int8" in cpu_flags()
+        if self.no_repack:
+            self.name = "llama.cpp (--no-repack)"
+        with _weights_repacked(not self.no_repack):
+            self.llm = Llama(
+                model_path=str(path),
+                n_ctx=context,
+                logits_all=True,  # perplexity needs every position's logits
+                n_threads=os.cpu_count(),
+                seed=0,
+                verbose=False,
+            )
 
     def logits(self, ids: list[int]) -> np.ndarray:
         self.llm.reset()
@@ -70,6 +76,34 @@ class LlamaCpp:
 
     def close(self) -> None:
         self.llm.close()
+
+
+@contextlib.contextmanager
+def _weights_repacked(allowed: bool):
+    """Load llama.cpp models with or without its repacked weight buffers.
+
+    On CPUs with AMX (Intel Xeon 4th generation and later) llama.cpp moves
+    quantized weights (q8_0 here) into an AMX buffer, and its AMX matrix product
+    then segfaults on the first evaluation (llama.cpp issue #20824; the same
+    file runs once the weights stay where they are). `llama-cli --no-repack`
+    avoids it; llama-cpp-python has no argument for it, so its default model
+    parameters are wrapped while the model loads. The arithmetic is the same
+    either way: only the weights' layout in memory differs."""
+    import llama_cpp.llama as module
+
+    default = module.llama_cpp.llama_model_default_params
+
+    def without_repacking():
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    if not allowed:
+        module.llama_cpp.llama_model_default_params = without_repacking
+    try:
+        yield
+    finally:
+        module.llama_cpp.llama_model_default_params = default
 
 
 class TransformersGGUF:

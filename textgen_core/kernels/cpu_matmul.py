@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from textgen_core.kernels.cpuinfo import cpuinfo_field
+
 
 @functools.cache
 def onednn_matmul_available() -> bool:
@@ -54,13 +56,7 @@ def onednn_matmul_available() -> bool:
 
 
 def _cpu_vendor() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+    return cpuinfo_field("vendor_id")
 
 
 @functools.cache

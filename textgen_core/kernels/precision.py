@@ -20,9 +20,9 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from pathlib import Path
 
 from textgen_core.errors import TextgenError
+from textgen_core.kernels.cpuinfo import cpu_flags
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -40,16 +40,6 @@ side on the CI machine, a 32-wide GPT-2 step took 6.0-6.9 s in fp32 and
 6.7-10.2 s in bf16, while distilgpt2's (768 wide) ran 1.63x faster in bf16."""
 
 
-def _cpuinfo_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 @functools.cache
 def cpu_bf16_native() -> bool:
     """The CPU multiplies bf16 natively (AVX512_BF16 or AMX-BF16) and this
@@ -58,7 +48,7 @@ def cpu_bf16_native() -> bool:
 
     if not torch.backends.mkldnn.is_available():
         return False
-    flags = _cpuinfo_flags()
+    flags = cpu_flags()
     if flags:
         return bool({"avx512_bf16", "amx_bf16"} & flags)
     # No /proc/cpuinfo (not Linux): ask oneDNN, as PyTorch's bf16 matmul does.
@@ -71,7 +61,7 @@ def cpu_bf16_native() -> bool:
 def cpu_int8_native() -> bool:
     """The CPU has int8 dot-product instructions (VNNI or AMX-INT8) that
     PyTorch's dynamic quantization uses."""
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & _cpuinfo_flags())
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
 
 
 def _device_type(device) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from textgen_core.config import TrainConfig, parse_duration
 from textgen_core.errors import TextgenError
+from textgen_core.kernels.cpuinfo import cpuinfo_field
 from textgen_core.kernels.lm_loss import causal_lm_loss
 from textgen_core.kernels.precision import autocast
 
@@ -80,14 +81,7 @@ def _cache_file() -> Path:
 def _machine() -> str:
     import torch
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpuinfo_field("model name") or platform.processor()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
     return f"{cpu}|{os.cpu_count()}|{torch.get_num_threads()}|{gpu}|{torch.__version__}"
 

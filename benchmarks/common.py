@@ -253,12 +253,15 @@ def gemm_rates(shape=GEMM_SHAPE) -> dict:
     return {key: round(v, 1) if isinstance(v, float) else v for key, v in rates.items()}
 
 
-def gpt2_train_flops(n_layer: int, n_embd: int, vocab: int, batch: int, seq: int) -> float:
-    """Matmul FLOPs of one GPT-2 training step (forward + backward = 3x forward):
-    per token 2 x (12 L d^2 + V d) for the weights plus 4 L s d for attention
-    scores and values (full, not the causal half PyTorch also computes)."""
+def gpt2_train_flops(
+    n_layer: int, n_embd: int, vocab: int, batch: int, seq: int, passes: int = 3
+) -> float:
+    """Matmul FLOPs of one GPT-2 training step (forward + backward = 3x forward;
+    `passes=1` for evaluation): per token 2 x (12 L d^2 + V d) for the weights
+    plus 4 L s d for attention scores and values (full, not the causal half
+    PyTorch also computes)."""
     per_token = 2 * (12 * n_layer * n_embd**2 + vocab * n_embd) + 4 * n_layer * seq * n_embd
-    return 3 * per_token * batch * seq
+    return passes * per_token * batch * seq
 
 
 def limit_report(flops_per_step: float, rates: dict, seconds_per_step: dict) -> dict:

@@ -6,7 +6,8 @@ fp32, batches of 8 x 200 tokens.
 
 Both sides evaluate the same seeded model on the same chunks of the bundled
 corpus, each in its own worker process, batch by batch in lock-step (see
-common.Worker). Prints one JSON line.
+common.Worker). Also measures this CPU's GEMM rates and prints the limit they
+imply for a batch and each side's fraction of it. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ from benchmarks.common import (  # noqa: E402
     build_model,
     corpus_chunks,
     emit,
+    gemm_rates,
     gpt2_tokenizer,
+    gpt2_train_flops,
+    limit_report,
     peak_rss_mb,
+    print_limit,
     reset_peak_rss,
     worker_channel,
 )
@@ -160,6 +165,11 @@ def main() -> None:
     report["rel_loss_diff_same_definition"] = (
         abs(results["textgen"]["loss_as_trainer_reports_it"] - base_loss) / base_loss
     )
+    # This CPU's limit for a forward pass over one batch, and each side's fraction of it.
+    flops = gpt2_train_flops(n_layer=6, n_embd=768, vocab=50304, batch=BATCH, seq=200, passes=1)
+    sides = {side: ("fp32", report[side]["median_s_per_batch"]) for side in results}
+    report["limit"] = limit_report(flops, gemm_rates(), sides)
+    print_limit(report["limit"])
     emit(report, load_before)
 
 

@@ -21,7 +21,15 @@ def textgen(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
     )
 
 
-def cli_command(out, corpus, model, resume: bool = False, extra=()) -> list[str]:
+# The memorization report and the samples at each evaluation take about half of a
+# tiny run's time: tests of other things leave them out, their own tests keep them.
+LEAN = ["--memorization-prompts", "0", "--sample-tokens", "0"]
+LEAN_CONFIG = dict(memorization_prompts=0, sample_tokens=0)
+
+
+def cli_command(out, corpus, model, resume=False, extra=(), samples=False) -> list[str]:
+    """`textgen train` of a tiny run: 2 epochs, a checkpoint every 5 steps, no
+    memorization report, and samples only with `samples`."""
     cmd = [
         sys.executable,
         "-m",
@@ -43,13 +51,14 @@ def cli_command(out, corpus, model, resume: bool = False, extra=()) -> list[str]
         "--early-stopping-patience",
         "0",
         "--quiet",
+        *(LEAN[:2] if samples else LEAN),
     ]
     return cmd + (["--resume"] if resume else []) + list(extra)
 
 
-def cli_train(out, corpus, model, fault: str | None = None, resume: bool = False, extra=(), env=()):
+def cli_train(out, corpus, model, fault=None, resume=False, extra=(), env=(), samples=False):
     return subprocess.run(
-        cli_command(out, corpus, model, resume, extra),
+        cli_command(out, corpus, model, resume, extra, samples),
         env={**os.environ, "TEXTGEN_FAULT": fault or "", **dict(env)},
         capture_output=True,
         text=True,

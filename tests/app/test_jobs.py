@@ -9,6 +9,7 @@ import signal
 import time
 
 import pytest
+from runners import LEAN_CONFIG
 
 from textgen_core.app.jobs import JobStore
 from textgen_core.app.uploads import UploadLimits
@@ -29,6 +30,7 @@ def config(model, **overrides) -> TrainConfig:
         batch_size=8,
         early_stopping_patience=None,
         data=DataConfig(chunk_size=64),
+        **LEAN_CONFIG,
     )
     return TrainConfig(**{**values, **overrides})
 

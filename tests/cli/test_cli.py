@@ -8,12 +8,12 @@ import os
 import shutil
 
 import pytest
-from runners import textgen
+from runners import LEAN, textgen
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(100)
 
 
-FAST = ["--epochs", "2", "--lr", "3e-3", "--chunk-size", "64", "--quiet"]
+FAST = ["--epochs", "2", "--lr", "3e-3", "--chunk-size", "64", "--quiet", *LEAN]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from doc_fixtures import FORMATS, PARAGRAPHS, docx_with_entity_bomb, write_format
-from runners import textgen
+from runners import LEAN, textgen
 
 FAST = [
     "--epochs",
@@ -16,6 +16,7 @@ FAST = [
     "3e-3",
     "--chunk-size",
     "64",
+    *LEAN,
 ]  # not --quiet: the file table is an info message
 KINDS = {
     "txt": "text",

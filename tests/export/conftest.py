@@ -5,6 +5,7 @@ would make greedy text depend on the last bit of rounding)."""
 from __future__ import annotations
 
 import pytest
+from runners import LEAN_CONFIG
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.train.run import train
@@ -18,6 +19,7 @@ def tiny_config(model, **overrides) -> TrainConfig:
         batch_size=8,
         early_stopping_patience=None,
         data=DataConfig(chunk_size=64),
+        **LEAN_CONFIG,
     )
     return TrainConfig(**{**values, **overrides})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from runners import LEAN_CONFIG
 from safetensors.torch import load_file
 
 from textgen_core.config import DataConfig, TrainConfig
@@ -37,6 +38,7 @@ def test_short_run_with_frozen_embeddings_changes_only_the_rest_and_loss_falls(
         early_stopping_patience=None,
         freeze_embeddings=True,
         data=DataConfig(chunk_size=64),
+        **LEAN_CONFIG,
     )
     results = train([corpus_dir], tmp_path / "out", cfg)
     tokenizer = load_tokenizer(str(tiny_model))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from runners import textgen
+from runners import LEAN, textgen
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -27,6 +27,7 @@ LORA = [
     "--early-stopping-patience",
     "0",
     "--quiet",
+    *LEAN,
 ]
 
 

@@ -22,6 +22,7 @@ def two_runs(tmp_path_factory, tiny_model, corpus_dir):
             lr=lr,
             early_stopping_patience=None,
             sample_tokens=8,
+            memorization_prompts=0,
             data=DataConfig(chunk_size=64),
         )
         train([corpus_dir], root / name, cfg)

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import torch.distributed
+from runners import LEAN, LEAN_CONFIG
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError
@@ -58,7 +59,7 @@ def _train_cmd(corpus, model, out, batch_size: int) -> list[str]:
         *("-m", "textgen_core", "train", str(corpus), "--output", str(out)),
         *("--model", str(model), "--batch-size", str(batch_size), "--lr", "3e-3"),
         *("--chunk-size", "64", "--max-steps", str(STEPS), "--eval-steps", "6"),
-        *("--early-stopping-patience", "0", "--quiet"),
+        *("--early-stopping-patience", "0", "--quiet", *LEAN),
     ]
 
 
@@ -85,6 +86,7 @@ def runs(tmp_path_factory, uneven_corpus, model_without_dropout):
         eval_steps=6,
         early_stopping_patience=None,
         data=DataConfig(chunk_size=64),
+        **LEAN_CONFIG,
     )
     train([uneven_corpus], one, cfg)  # in process: one interpreter start less
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

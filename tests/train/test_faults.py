@@ -19,14 +19,14 @@ from textgen_core.quality.samples import read_samples
 from textgen_core.train import checkpoints
 
 STEPS = 54  # 2 epochs of 27 steps; a checkpoint every 5 steps and at the end
-TIMING = {"train_seconds", "train_tokens_per_second", "best_checkpoint"}
+TIMING = {"train_seconds", "run_seconds", "train_tokens_per_second", "best_checkpoint"}
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, corpus_dir, tiny_model):
     """The uninterrupted run every interrupted one must equal."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    done = cli_train(out, corpus_dir, tiny_model)
+    done = cli_train(out, corpus_dir, tiny_model, samples=True)
     assert done.returncode == 0, done.stderr
     return out
 
@@ -57,7 +57,7 @@ def assert_same_run(out, reference):
 def killed_from_outside(out, corpus, model, fault: str, resume: bool):
     """Run until the `:pause` fault point says it is there, then SIGKILL it."""
     proc = subprocess.Popen(
-        cli_command(out, corpus, model, resume=resume),
+        cli_command(out, corpus, model, resume=resume, samples=True),
         env={**os.environ, "TEXTGEN_FAULT": fault},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -104,7 +104,9 @@ def test_kill_9_at_seven_points_then_resume_gives_the_uninterrupted_weights_bit_
         if fault.endswith(":pause"):
             killed = killed_from_outside(out, corpus_dir, tiny_model, fault, resume)
         else:
-            killed = cli_train(out, corpus_dir, tiny_model, fault=fault, resume=resume, env=env)
+            killed = cli_train(
+                out, corpus_dir, tiny_model, fault=fault, resume=resume, env=env, samples=True
+            )
         assert killed.returncode == -9, f"{fault}: {killed.stderr}"
         assert not (out / "results.json").exists()
         if expect:
@@ -112,7 +114,7 @@ def test_kill_9_at_seven_points_then_resume_gives_the_uninterrupted_weights_bit_
         if env:
             assert f"instead of {other_threads}, so that the resumed run is exact" in killed.stderr
         expect = next_expect
-    finished = cli_train(out, corpus_dir, tiny_model, resume=True)
+    finished = cli_train(out, corpus_dir, tiny_model, resume=True, samples=True)
     assert finished.returncode == 0, finished.stderr
     assert_same_run(out, reference)
 
@@ -121,7 +123,7 @@ def test_full_disk_while_saving_stops_with_one_line_and_resumes_exactly(
     tmp_path, corpus_dir, tiny_model, reference
 ):
     out = tmp_path / "run"
-    full = cli_train(out, corpus_dir, tiny_model, fault="enospc:15")
+    full = cli_train(out, corpus_dir, tiny_model, fault="enospc:15", samples=True)
     assert full.returncode == 2, full.stderr
     assert "Traceback" not in full.stderr
     [error] = [line for line in full.stderr.splitlines() if line.startswith("error:")]
@@ -137,7 +139,7 @@ def test_full_disk_while_saving_stops_with_one_line_and_resumes_exactly(
     assert all(checkpoints.is_complete(p) and not checkpoints.damage(p) for p in left)
     assert not (out / "results.json").exists()
 
-    resumed = cli_train(out, corpus_dir, tiny_model, resume=True)  # space freed
+    resumed = cli_train(out, corpus_dir, tiny_model, resume=True, samples=True)  # space freed
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(out, reference)
 
@@ -167,7 +169,7 @@ def test_checkpoint_state_holding_code_is_refused_not_run(
     ran.unlink()
     checkpoints.mark_complete(checkpoint)  # as if whoever swapped it also rewrote the record
 
-    refused = cli_train(out, corpus_dir, tiny_model, resume=True)
+    refused = cli_train(out, corpus_dir, tiny_model, resume=True, samples=True)
     assert refused.returncode == 2, refused.stderr
     assert f"error: {checkpoint / name}" in refused.stderr
     assert "refused to load it" in refused.stderr

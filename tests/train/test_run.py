@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from runners import cli_train
+from runners import LEAN, cli_train
 from test_results import KEYS as RESULTS_KEYS
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -157,6 +157,7 @@ def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_d
         "1000",
         "--early-stopping-patience",
         "0",
+        *LEAN,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

@@ -19,7 +19,7 @@ EVALUATIONS = [0, *range(5, STEPS, 5), STEPS]  # 0: the base model, before train
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, corpus_dir, tiny_model):
     out = tmp_path_factory.mktemp("reference") / "run"
-    done = cli_train(out, corpus_dir, tiny_model)
+    done = cli_train(out, corpus_dir, tiny_model, samples=True)
     assert done.returncode == 0, done.stderr
     return out, done
 
@@ -45,13 +45,13 @@ def test_seeded_samples_are_identical_across_kill_and_resume(
     out = tmp_path / "run"
     # The samples of step 10 are written, its checkpoint not marked complete:
     # the resume starts from checkpoint 5 and samples step 10 again, once.
-    killed = cli_train(out, corpus_dir, tiny_model, fault="before_marker:10")
+    killed = cli_train(out, corpus_dir, tiny_model, fault="before_marker:10", samples=True)
     assert killed.returncode == -9, killed.stderr
     assert {s["step"] for s in read_samples(out / "samples.jsonl")} == {0, 5, 10}
     # Killed between checkpoints: samples of steps 5 and 10 are kept, not taken again.
-    killed = cli_train(out, corpus_dir, tiny_model, fault="step:13", resume=True)
+    killed = cli_train(out, corpus_dir, tiny_model, fault="step:13", resume=True, samples=True)
     assert killed.returncode == -9, killed.stderr
-    finished = cli_train(out, corpus_dir, tiny_model, resume=True)
+    finished = cli_train(out, corpus_dir, tiny_model, resume=True, samples=True)
     assert finished.returncode == 0, finished.stderr
 
     assert read_samples(out / "samples.jsonl") == read_samples(ref / "samples.jsonl")
@@ -89,7 +89,9 @@ def test_a_sample_prompt_too_long_for_the_model_is_refused_before_training(
     tmp_path, corpus_dir, tiny_model
 ):
     too_long = "word " * 300  # the tiny model's context is 256 tokens
-    done = cli_train(tmp_path / "run", corpus_dir, tiny_model, extra=["--sample-prompt", too_long])
+    done = cli_train(
+        tmp_path / "run", corpus_dir, tiny_model, extra=["--sample-prompt", too_long], samples=True
+    )
     assert done.returncode == 2
     assert "error: --sample-prompt 'word word" in done.stderr
     assert "exceed the model's context of 256" in done.stderr

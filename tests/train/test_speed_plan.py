@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from runners import logged
+from runners import LEAN_CONFIG, logged
 
 from textgen_core.config import DataConfig, TrainConfig, parse_duration
 from textgen_core.errors import TextgenError
@@ -26,6 +26,7 @@ def config(model, **overrides) -> TrainConfig:
         early_stopping_patience=None,
         precision="fp32",
         data=DataConfig(chunk_size=64),
+        **LEAN_CONFIG,
     )
     return TrainConfig(**{**values, **overrides})
 

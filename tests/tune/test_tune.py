@@ -11,13 +11,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+from runners import LEAN
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.train.results import RunResults
 from textgen_core.tune import search as tune_module
 
 # A few steps per trial on the tiny model: the search machinery is under test, not the model.
-FAST = ["--epochs", "1", "--max-steps", "3", "--chunk-size", "64", "--quiet"]
+FAST = ["--epochs", "1", "--max-steps", "3", "--chunk-size", "64", "--quiet", *LEAN]
 
 
 def textgen(*args) -> subprocess.CompletedProcess:

@@ -23,7 +23,8 @@ def textgen(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
 
 # The memorization report and the samples at each evaluation take about half of a
 # tiny run's time: tests of other things leave them out, their own tests keep them.
-LEAN = ["--memorization-prompts", "0", "--sample-tokens", "0"]
+NO_MEMORIZATION = ["--memorization-prompts", "0"]
+LEAN = [*NO_MEMORIZATION, "--sample-tokens", "0"]
 LEAN_CONFIG = dict(memorization_prompts=0, sample_tokens=0)
 
 
@@ -51,7 +52,7 @@ def cli_command(out, corpus, model, resume=False, extra=(), samples=False) -> li
         "--early-stopping-patience",
         "0",
         "--quiet",
-        *(LEAN[:2] if samples else LEAN),
+        *(NO_MEMORIZATION if samples else LEAN),
     ]
     return cmd + (["--resume"] if resume else []) + list(extra)
 

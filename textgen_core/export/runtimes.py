@@ -49,9 +49,7 @@ class LlamaCpp:
         from llama_cpp import Llama
 
         self.no_repack = "amx_int8" in cpu_flags()
-        if self.no_repack:
-            self.name = "llama.cpp (--no-repack)"
-        with _weights_repacked(not self.no_repack):
+        with _without_repacking() if self.no_repack else contextlib.nullcontext():
             self.llm = Llama(
                 model_path=str(path),
                 n_ctx=context,
@@ -79,8 +77,8 @@ class LlamaCpp:
 
 
 @contextlib.contextmanager
-def _weights_repacked(allowed: bool):
-    """Load llama.cpp models with or without its repacked weight buffers.
+def _without_repacking():
+    """Load llama.cpp models without its repacked weight buffers.
 
     On CPUs with AMX (Intel Xeon 4th generation and later) llama.cpp moves
     quantized weights (q8_0 here) into an AMX buffer, and its AMX matrix product
@@ -98,8 +96,7 @@ def _weights_repacked(allowed: bool):
         params.use_extra_bufts = False
         return params
 
-    if not allowed:
-        module.llama_cpp.llama_model_default_params = without_repacking
+    module.llama_cpp.llama_model_default_params = without_repacking
     try:
         yield
     finally:

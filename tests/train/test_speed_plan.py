@@ -75,13 +75,43 @@ def test_estimate_is_printed_before_training_and_recorded(fp32_run):
     assert results["time_budget_seconds"] is None
 
 
-def test_calibration_is_cached_per_machine_and_shape(fp32_run, tiny_model, corpus_dir, tmp_path):
+def test_calibration_is_cached_per_machine_and_shape(
+    fp32_run, tiny_model, corpus_dir, tmp_path, monkeypatch
+):
     out, _, _ = fp32_run
     cached = json.loads(estimate._cache_file().read_text())
     assert cached and all(entry["step_s"] > 0 for entry in cached.values())
+    # A tiny model's step lasts milliseconds, too noisy for the re-check's
+    # tolerance; here the cache's plumbing is under test, the tolerance below.
+    monkeypatch.setattr(estimate, "RECHECK_TOLERANCE", 1e9)
     with logged() as messages:
         train([corpus_dir], tmp_path / "again", config(tiny_model))
     assert any("calibration cached" in m for m in messages if m.startswith("estimate:"))
+
+
+def test_a_cached_calibration_is_redone_when_a_fresh_step_disagrees(
+    monkeypatch, tiny_model, corpus_dir, tmp_path
+):
+    from textgen_core.train.run import _trainable_model, prepare_data
+    from textgen_core.train.trainer import training_arguments
+
+    cfg = config(tiny_model)
+    _, tokenizer, splits = prepare_data([corpus_dir], cfg)
+    model = _trainable_model(cfg, tokenizer)
+    args = training_arguments(cfg, RunPaths(tmp_path / "run"), len(splits.train), "fp32")
+    monkeypatch.setenv("TEXTGEN_CACHE", str(tmp_path / "cache"))
+    step_times = iter([2.0, 2.4, 7.0, 7.0])  # calibration, re-check, re-check, calibration
+    monkeypatch.setattr(estimate, "time_training_step", lambda *a, **k: next(step_times))
+
+    first = estimate.calibrate(model, splits, cfg, args, "fp32")
+    assert (first.step_s, first.cached) == (2.0, False)
+    within = estimate.calibrate(model, splits, cfg, args, "fp32")  # 2.4 s: within 25%
+    assert (within.step_s, within.cached) == (2.0, True)
+    assert "calibration cached" in within.describe()
+    busier = estimate.calibrate(model, splits, cfg, args, "fp32")  # 7 s: 3.5x the cached
+    assert (busier.step_s, busier.cached, busier.stale_step_s) == (7.0, False, 2.0)
+    assert "calibrated again: a step takes 3.5x the 2.00 s cached" in busier.describe()
+    assert [e["step_s"] for e in json.loads(estimate._cache_file().read_text()).values()] == [7.0]
 
 
 def test_budgeted_run_takes_the_steps_that_fit_and_ends_its_schedule(

@@ -4,8 +4,10 @@ A short calibration times what a run is made of, on this machine and in the
 run's precision: a few training steps (forward, backward, clipping, the
 Trainer's own optimizer) on a copy of the model, one evaluation batch and one
 save of the weights. It is cached per machine and model shape (in
-`$TEXTGEN_CACHE/calibration.json`, else ~/.cache/textgen), so a second run
-of the same shape starts at once. The estimate is then arithmetic:
+`$TEXTGEN_CACHE/calibration.json`, else ~/.cache/textgen). A cached
+calibration is re-checked with one timed step: a machine that is busier (or
+quieter) than when it was measured is calibrated again, since a shared or
+loaded machine can run several times slower. The estimate is then arithmetic:
 
     steps x step + evaluations x (validation + checkpoint) + 2 x test scoring + save
 
@@ -36,6 +38,10 @@ from textgen_core.kernels.precision import autocast
 CALIBRATION_STEPS = 2
 """Timed training steps (after one untimed warm-up step)."""
 
+RECHECK_TOLERANCE = 1.25
+"""A cached calibration stands while one fresh step takes between 1/1.25 and
+1.25 times its cached time (the estimate's own target is within 25%)."""
+
 
 @dataclass
 class Calibration:
@@ -47,6 +53,19 @@ class Calibration:
     save_s: float
     """Writing the weights once (a checkpoint also writes the optimizer: ~3x)."""
     cached: bool = False
+    stale_step_s: float | None = None
+    """The cached step time that a fresh step disagreed with, when this
+    calibration replaced it."""
+
+    def describe(self) -> str:
+        if self.cached:
+            return ", calibration cached"
+        if self.stale_step_s:
+            return (
+                f", calibrated again: a step takes {self.step_s / self.stale_step_s:.1f}x "
+                f"the {self.stale_step_s:.2f} s cached"
+            )
+        return ""
 
 
 @dataclass
@@ -69,7 +88,7 @@ class Plan:
         return (
             f"estimate: {when} on this machine ({self.steps} steps x {c.step_s:.2f} s, "
             f"{self.evaluations} evaluations, test scoring"
-            f"{', calibration cached' if c.cached else ''}){budget}"
+            f"{c.describe()}){budget}"
         )
 
 
@@ -116,7 +135,8 @@ def _read_cache() -> dict:
 
 def _write_cache(key: str, calibration: Calibration) -> None:
     entries = _read_cache()
-    entries[key] = {k: v for k, v in asdict(calibration).items() if k != "cached"}
+    measured = asdict(calibration)
+    entries[key] = {k: measured[k] for k in ("step_s", "eval_batch_s", "eval_batch", "save_s")}
     path = _cache_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,9 +155,11 @@ def _batch(dataset, rows: int):
     return {k: torch.as_tensor(cols[k]) for k in ("input_ids", "attention_mask", "labels")}
 
 
-def time_training_step(model, batch: dict, args, precision: str, accumulation: int = 1) -> float:
-    """Median seconds of an optimizer step on a copy of `model` (the model and
-    the global random state are left as they were)."""
+def time_training_step(
+    model, batch: dict, args, precision: str, accumulation: int = 1, steps: int = CALIBRATION_STEPS
+) -> float:
+    """Median seconds of `steps` optimizer steps (after a warm-up) on a copy
+    of `model` (the model and the global random state are left as they were)."""
     import torch
     from transformers import Trainer
 
@@ -148,7 +170,7 @@ def time_training_step(model, batch: dict, args, precision: str, accumulation: i
     batch = {k: v.to(device) for k, v in batch.items()}
     times = []
     with torch.random.fork_rng(devices=[]):
-        for _ in range(1 + CALIBRATION_STEPS):
+        for _ in range(1 + steps):
             start = time.perf_counter()
             for _ in range(accumulation):
                 with autocast(precision, device):
@@ -190,21 +212,23 @@ def _time_save(model) -> float:
 
 def calibrate(model, splits, cfg: TrainConfig, args, precision: str) -> Calibration:
     """The timings of a run of `model` with `cfg`, from the cache when this
-    machine has measured this shape before."""
+    machine has measured this shape before and one fresh step agrees."""
     eval_batch = args.per_device_eval_batch_size
     key = cache_key(model, cfg, precision, eval_batch)
     saved = _read_cache().get(key)
-    if saved:
-        return Calibration(**saved, cached=True)
-    was_training = model.training
     train_batch = _batch(splits.train, cfg.batch_size)
+    accumulation = cfg.gradient_accumulation_steps
+    if saved:
+        fresh = time_training_step(model, train_batch, args, precision, accumulation, steps=1)
+        if 1 / RECHECK_TOLERANCE <= fresh / saved["step_s"] <= RECHECK_TOLERANCE:
+            return Calibration(**saved, cached=True)
+    was_training = model.training
     calibration = Calibration(
-        step_s=time_training_step(
-            model, train_batch, args, precision, cfg.gradient_accumulation_steps
-        ),
+        step_s=time_training_step(model, train_batch, args, precision, accumulation),
         eval_batch_s=_time_eval_batch(model, _batch(splits.validation, eval_batch)),
         eval_batch=eval_batch,
         save_s=_time_save(model),
+        stale_step_s=saved["step_s"] if saved else None,
     )
     model.train(was_training)
     _write_cache(key, calibration)

@@ -29,14 +29,16 @@ from benchmarks.common import (  # noqa: E402
     build_model,
     corpus_chunks,
     emit,
-    gemm_rates,
     gpt2_tokenizer,
-    gpt2_train_flops,
-    limit_report,
     peak_rss_mb,
-    print_limit,
     reset_peak_rss,
     worker_channel,
+)
+from benchmarks.limits import (  # noqa: E402
+    gemm_rates,
+    gpt2_train_flops,
+    limit_report,
+    print_limit,
 )
 
 BATCH = 8

@@ -10,7 +10,9 @@ tokenizer + [PAD]). One prompt, greedy; each side decodes the prompt then
 DynamicCache on 1 thread, as `textgen generate` decodes; llama.cpp: its KV cache on
 all cores; onnxruntime: the exported past key values, its default threads). The first
 round warms up and is not counted. Perplexity changes are those `textgen export`
-measured on bundled text (8 chunks of 200 tokens). Prints one JSON line.
+measured on bundled text (8 chunks of 200 tokens). Ends with this CPU's
+decoding limit for each side's weights (benchmarks/limits.py) and the side's
+fraction of it. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.common import emit  # noqa: E402
+from benchmarks.limits import decode_limit  # noqa: E402
 
 PROMPT = "To be, or not to be, that is the question:"
 MODEL = "scratch:distilgpt2"
@@ -108,6 +111,9 @@ def main() -> None:
     report["perplexity_change"] = {k: round(v["perplexity_change"], 6) for k, v in changes.items()}
     report["greedy_50_identical"] = {k: v["greedy"]["identical"] for k, v in changes.items()}
     report["reference_perplexity"] = records["gguf_f16"]["parity"]["reference"]["perplexity"]
+    weights = dict(zip(sides, ("fp32", "f16", "q8_0", "fp32", "int8"), strict=True))
+    limit_sides = {n: (weights[n], 1, report[n]["tokens_per_s"]) for n in sides}
+    report["limit"] = decode_limit(model, limit_sides)
     emit(report, load_before)
 
 

@@ -17,7 +17,8 @@ compares instead textgen's greedy decoding from fp32, bf16 and int8 weights
 (`textgen generate --precision`), one stream and a batch of 8 prompts (the
 demo's prompt and seven lines of the plays), and reports each precision's
 tokens/s, its ratio to fp32, the share of prompts whose greedy text differs
-from fp32's, and this CPU's GEMM rates with the FLOP limit they imply.
+from fp32's. Both modes end with this CPU's GEMM and memory read rates and
+each side's fraction of the decoding limit they imply (benchmarks/limits.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     from transformers import pipeline
     from transformers.utils import logging
 
+    from benchmarks.limits import decode_limit
     from textgen_core.config import GenerateConfig
     from textgen_core.generate.sampling import generate
     from textgen_core.model.loading import load_for_inference
@@ -109,6 +111,8 @@ def main() -> None:
     # Same seed, same model: both sides should sample the very same tokens.
     report["same_text_every_round_and_side"] = len(texts["textgen"] | texts["pipeline"]) == 1
     report["torch_threads"] = torch.get_num_threads()
+    sides = {name: ("fp32", 1, report[name]["tokens_per_s"]) for name in sides}
+    report["limit"] = decode_limit(model, sides)
     emit(report, load_before)
 
 
@@ -128,7 +132,7 @@ def precision_main(opts) -> None:
     import torch
     from transformers.utils import logging
 
-    from benchmarks.common import gemm_rates
+    from benchmarks.limits import decode_limit
     from textgen_core.generate.decode_precision import for_decoding, resolve_decode
     from textgen_core.generate.sampling import decoding_threads
     from textgen_core.model.loading import load_for_inference
@@ -168,15 +172,13 @@ def precision_main(opts) -> None:
                 side["prompts_differing_from_fp32"] = sum(
                     a != b for a, b in zip(outputs[p, rows], ref, strict=True)
                 ) / len(ref)
-    rates = gemm_rates()
-    flops_per_token = 2 * sum(p.numel() for p in base.parameters())  # ~every weight once
-    report["limit"] = {
-        "gemm_gflops": rates,
-        "flops_per_token_g": round(flops_per_token / 1e9, 3),
-        "compute_limit_tokens_per_s": {
-            k: round(rates[k] * 1e9 / flops_per_token, 1) for k in ("fp32", "bf16") if k in rates
-        },
+    # This CPU's decoding limit for each side (weights read per step, or FLOPs).
+    sides = {
+        f"{p}_batch_{rows}": (p, rows, report[p][f"batch_{rows}"]["tokens_per_s"])
+        for p in models
+        for rows in (1, 8)
     }
+    report["limit"] = decode_limit(base, sides)
     emit(report, load_before)
 
 

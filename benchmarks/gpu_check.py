@@ -25,6 +25,8 @@ from benchmarks.common import (  # noqa: E402
     corpus_chunks,
     emit,
     gpt2_tokenizer,
+)
+from benchmarks.limits import (  # noqa: E402
     gpt2_train_flops,
 )
 

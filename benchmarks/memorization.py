@@ -17,7 +17,10 @@ text itself is not scored).
 
 Prints one JSON line: seconds per phase (wall clock, and the CPU time of the
 report's phases, which load on a shared machine inflates less), peak resident
-memory (VmHWM, reset once the corpus is written), and the report's figures.
+memory (VmHWM, reset once the corpus is written), the report's figures, and
+this machine's floors for its phases (reading the tokens once at the measured
+memory rate, NumPy's argsort of as many keys as the index sorts; with
+--generate, the decoding limit of benchmarks/limits.py).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ def continuations(train_tokens, count: int, length: int, seed: int):
 
 def generation_seconds(count: int, prompt: int, length: int) -> float:
     from benchmarks.common import build_model, gpt2_tokenizer
+    from benchmarks.limits import decode_limit
     from textgen_core.config import GenerateConfig
     from textgen_core.model.loading import prepare_for_tokenizer
     from textgen_core.quality.memorization import continue_prompts
@@ -84,7 +88,37 @@ def generation_seconds(count: int, prompt: int, length: int) -> float:
         model, tokenizer, prompts, GenerateConfig(max_new_tokens=length, seed=0)
     )
     assert sum(len(m) for m in made) > 0
-    return time.time() - start
+    seconds = time.time() - start
+    limit = decode_limit(model, {"generate": ("fp32", count, count * length / seconds)})
+    return seconds, limit
+
+
+def floors(tokens, read_seconds: float, index_seconds: float) -> dict:
+    """This machine's floors for the report's two big phases, measured now:
+    reading the training tokens once at the memory read rate, and NumPy's
+    argsort of as many random 64-bit keys as the index sorts (its core)."""
+    import numpy as np
+
+    from benchmarks.limits import memory_read_gbps
+
+    read_gbps = memory_read_gbps()
+    one_read = np.asarray(tokens).nbytes / (read_gbps * 1e9)
+    keys = np.random.default_rng(0).integers(0, 2**63, len(tokens), dtype=np.uint64)
+    start = time.time()
+    np.argsort(keys)
+    sort_seconds = time.time() - start
+    print(
+        f"memory read {read_gbps} GB/s: reading the tokens once takes {one_read:.3f} s "
+        f"({read_seconds:.2f} s here); argsort of {len(keys):,} keys {sort_seconds:.2f} s "
+        f"(the index {index_seconds:.2f} s, {sort_seconds / index_seconds:.0%} of it the sort's)",
+        file=sys.stderr,
+    )
+    return {
+        "memory_read_gbps": read_gbps,
+        "read_tokens_floor_seconds": round(one_read, 3),
+        "argsort_floor_seconds": round(sort_seconds, 2),
+        "index_fraction_of_limit": round(sort_seconds / index_seconds, 3),
+    }
 
 
 def main() -> None:
@@ -147,8 +181,10 @@ def main() -> None:
             "longest_copied_tokens": longest,
             "verdict": verdict(copied, reference, longest, max(o.longest for o in real), "f0"),
         }
+        report["limit"] = floors(train.tokens, read_seconds, index_seconds)
     if args.generate:
-        report["generate_seconds"] = round(generation_seconds(args.prompts, 32, args.length), 2)
+        seconds, report["generate_limit"] = generation_seconds(args.prompts, 32, args.length)
+        report["generate_seconds"] = round(seconds, 2)
     emit(report, load)
 
 

@@ -19,7 +19,9 @@ latency percentiles. `--api`: `textgen serve` instead of the app, requests to
 its OpenAI-compatible `/v1/completions` (same settings, textgen's defaults
 passed as top_k/repetition_penalty): `--requests` one by one, then each
 `--clients` count at once, with p50/p95 latency and tokens/s against one by
-one. Prints one JSON line.
+one. Each mode ends with this CPU's decoding limit for each side (fp32
+weights, the servers' default; benchmarks/limits.py) and the side's fraction
+of it. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -54,15 +56,40 @@ PROMPTS = [
 ]
 
 
-def build_model(folder: Path, shape: str) -> Path:
-    """A random model of `shape` saved as a plain folder, end-of-text disabled."""
+def build_model(folder: Path, shape: str):
+    """A random model of `shape` saved as a plain folder, end-of-text disabled:
+    (folder, model)."""
     from textgen_core.model.loading import load_for_inference
 
     model, tokenizer = load_for_inference(f"scratch:{shape}")
     model.generation_config.eos_token_id = None
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return folder
+    return folder, model
+
+
+SERVER_BATCH = 8
+"""The app's and `textgen serve`'s default --generate-batch: rows decoded together."""
+
+
+def add_limit(report: dict, model) -> None:
+    """This CPU's decoding limit for each side of `report` (fp32 weights, the
+    servers' default; rows: one request alone, else its concurrent requests,
+    at most a batch) and the side's fraction of it."""
+    from benchmarks.limits import decode_limit
+
+    def rows(name: str, side: dict) -> int:
+        together = side.get("requests") or report["requests"]
+        return 1 if name == "one_by_one" else min(together, SERVER_BATCH)
+
+    sides = {
+        name: ("fp32", rows(name, side), side["tokens_per_s"])
+        for name, side in report.items()
+        if isinstance(side, dict) and "tokens_per_s" in side
+    }
+    if "tokens_per_s" in report:  # --load: the whole report is one side
+        sides["load"] = ("fp32", rows("load", report), report["tokens_per_s"])
+    report["limit"] = decode_limit(model, sides)
 
 
 def request(url: str, model: Path, i: int, new_tokens: int):
@@ -210,7 +237,7 @@ def main() -> None:
     opts = parser.parse_args()
     if opts.api:
         with tempfile.TemporaryDirectory() as tmp:
-            model = build_model(Path(tmp) / "model", opts.model)
+            model, weights = build_model(Path(tmp) / "model", opts.model)
             server = ApiServer(Path(tmp), [f"bench={model}"]).start()
             try:
                 load_before = os.getloadavg()[0]
@@ -220,11 +247,12 @@ def main() -> None:
                 )
             finally:
                 server.stop()
+        add_limit(report, weights)
         emit(report, load_before)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = build_model(Path(tmp) / "model", opts.model)
+        model, weights = build_model(Path(tmp) / "model", opts.model)
         (Path(tmp) / "data").mkdir()
         app = AppServer(Path(tmp) / "data", *opts.app_arg).start()
         try:
@@ -235,6 +263,7 @@ def main() -> None:
         finally:
             app.stop()
     report["app_args"] = opts.app_arg
+    add_limit(report, weights)
     emit(report, load_before)
 
 

@@ -39,15 +39,17 @@ from benchmarks.common import (  # noqa: E402
     build_model,
     corpus_chunks,
     emit,
-    gemm_rates,
     gpt2_tokenizer,
-    gpt2_train_flops,
-    limit_report,
     lockstep_callback,
     peak_rss_mb,
-    print_limit,
     reset_peak_rss,
     worker_channel,
+)
+from benchmarks.limits import (  # noqa: E402
+    gemm_rates,
+    gpt2_train_flops,
+    limit_report,
+    print_limit,
 )
 
 VARIANTS = {

@@ -10,7 +10,8 @@ Shakespeare corpus (batch 8 x 200) in the same order with lr 5e-5, and takes
 the same number of steps; the workers step in lock-step so machine load hits
 all alike. After the last step each side's validation loss is measured the
 same way (token-weighted, textgen's evaluator) on held-out chunks cut from the
-end of the corpus. Prints one JSON line.
+end of the corpus. Ends with this CPU's fp32 GEMM limit for each tier's step
+(benchmarks/limits.py) and the tier's fraction of it. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from benchmarks.common import (  # noqa: E402
     reset_peak_rss,
     worker_channel,
 )
+from benchmarks.limits import gemm_rates, gpt2_train_flops, limit_report, print_limit  # noqa: E402
 
 VARIANTS = {
     "baseline": "stock transformers.Trainer, all weights",
@@ -169,7 +171,24 @@ def main() -> None:
             "train_peak_rss_mb": round(res["train_peak_rss_mb"]),
         }
     report["wall_s"] = round(time.time() - started)
+    report["limit"] = tiers_limit(report, results)
+    print_limit(report["limit"])
     emit(report, load_before)
+
+
+FROZEN = {"freeze": {"frozen_head": True}, "lora": {"frozen_blocks": True, "frozen_head": True}}
+"""What each tier leaves without weight gradients (fewer FLOPs per step)."""
+
+
+def tiers_limit(report: dict, results: dict) -> dict:
+    """This CPU's fp32 limit for each tier's step (its own FLOPs: frozen
+    weights need no weight gradients) and the tier's fraction of it."""
+    shape = dict(n_layer=6, n_embd=768, vocab=50304, batch=8, seq=200)
+    sides = {
+        v: ("fp32", report[v]["median_s_per_step"], gpt2_train_flops(**shape, **FROZEN.get(v, {})))
+        for v in results
+    }
+    return limit_report(gpt2_train_flops(**shape), gemm_rates(), sides)
 
 
 def held_out_corpus(tokenizer, n_train: int, n_val: int) -> dict:

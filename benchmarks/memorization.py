@@ -72,7 +72,7 @@ def continuations(train_tokens, count: int, length: int, seed: int):
     return out
 
 
-def generation_seconds(count: int, prompt: int, length: int) -> float:
+def generation_seconds(count: int, prompt: int, length: int) -> tuple[float, dict]:
     from benchmarks.common import build_model, gpt2_tokenizer
     from benchmarks.limits import decode_limit
     from textgen_core.config import GenerateConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textgen_core.app.jobs import _rename_paths
+from textgen_core.app.job_results import shown_results
 from textgen_core.app.ui.render import results_markdown
 from textgen_core.train.results import RunResults
 
@@ -31,7 +31,7 @@ RESULTS = {
 
 
 def test_results_show_the_verdict_with_the_uploaders_file_name():
-    shown = _rename_paths(RunResults.from_dict(RESULTS), {STORED: "chapter-3.txt"})
+    shown = shown_results(RunResults.from_dict(RESULTS), {STORED: "chapter-3.txt"})
     assert shown["memorization"]["longest_copied_example"]["file"] == "chapter-3.txt"
     text = results_markdown(shown)
     assert "**Memorization** (32 held-out prompts, 128 tokens each): copies: 41%" in text
@@ -40,4 +40,4 @@ def test_results_show_the_verdict_with_the_uploaders_file_name():
 
 def test_results_without_a_memorization_block_render_as_before():
     plain = {k: v for k, v in RESULTS.items() if k != "memorization"}
-    assert "Memorization" not in results_markdown(_rename_paths(RunResults.from_dict(plain), {}))
+    assert "Memorization" not in results_markdown(shown_results(RunResults.from_dict(plain), {}))

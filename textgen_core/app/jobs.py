@@ -21,7 +21,6 @@ This module stays import-light: torch and transformers load in the worker.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -33,6 +32,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from textgen_core.app.job_results import loss_curves, shown_results
 from textgen_core.app.uploads import (
     StoredFile,
     UploadLimits,
@@ -141,10 +141,10 @@ class JobStore:
             "step": results.steps if done else progress.get("step", 0),
             "total_steps": results.steps if done and not total else total,
             "eta_seconds": 0 if done else progress.get("eta_seconds"),
-            "losses": _losses(folder / "run" / "metrics.jsonl"),
+            "losses": loss_curves(folder / "run" / "metrics.jsonl"),
             "sample": progress.get("sample"),
             "samples": read_samples(folder / "run" / SAMPLES_FILE),
-            "results": _rename_paths(results, names) if done else None,
+            "results": shown_results(results, names) if done else None,
             "error": shown(state["error"], names) if state.get("error") else None,
             "model": job["config"]["model"],
             "files": [f["name"] for f in job["files"]],
@@ -359,58 +359,6 @@ def _read_optional(path: Path) -> dict:
         return read_json(path)
     except (OSError, ValueError):
         return {}
-
-
-def _losses(path: Path) -> dict[str, list[list[float]]]:
-    """[step, loss] pairs of training and validation loss (a line being written is skipped)."""
-    train, validation = [], []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if "loss" in record:
-                train.append([record["step"], record["loss"]])
-            if "val_loss" in record:
-                validation.append([record["step"], record["val_loss"]])
-    return {"train": train, "validation": validation}
-
-
-def _rename_paths(results: RunResults, names: dict[str, str]) -> dict:
-    """The API's results: results.json with the stored files' paths replaced by
-    the names people gave them and no server paths."""
-    api = results.to_dict()
-    api["files_used"] = [shown(p, names) for p in results.files_used]
-    # "file", not "path": API clients take any {"path": ...} object for a file to download
-    api["files_skipped"] = [
-        {"file": shown(s["path"], names), "reason": shown(s["reason"], names)}
-        for s in results.files_skipped
-    ]
-    api["test_per_file"] = {shown(p, names): v for p, v in results.test_per_file.items()}
-    api["file_table"] = [
-        {
-            **{k: v for k, v in row.items() if k != "path"},
-            "file": shown(row["path"], names),
-            **({"reason": shown(row["reason"], names)} if "reason" in row else {}),
-        }
-        for row in results.file_table
-    ]
-    api.pop("best_checkpoint", None)
-    if results.memorization:
-        api["memorization"] = _rename_memorization(results.memorization, names)
-    return api
-
-
-def _rename_memorization(block: dict, names: dict[str, str]) -> dict:
-    """The memorization block naming the copied file as its uploader named it."""
-    block, example = dict(block), dict(block.get("longest_copied_example") or {})
-    stored = example.get("file")
-    if stored:
-        example["file"] = names.get(stored, Path(stored).name)
-        block["verdict"] = block["verdict"].replace(Path(stored).name, example["file"])
-    block["longest_copied_example"] = example
-    return block
 
 
 def _log_tail(folder: Path, lines: int = 3) -> str:

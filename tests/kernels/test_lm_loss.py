@@ -9,12 +9,8 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from textgen_core.kernels.lm_loss import (
-    IGNORE_INDEX,
-    causal_lm_loss,
-    fused_linear_cross_entropy,
-    token_loss_sum,
-)
+from textgen_core.kernels.linear_cross_entropy import IGNORE_INDEX, fused_linear_cross_entropy
+from textgen_core.kernels.lm_loss import causal_lm_loss, token_loss_sum
 
 VOCAB = 101
 

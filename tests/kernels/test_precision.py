@@ -11,7 +11,8 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from textgen_core.errors import TextgenError
 from textgen_core.kernels import precision
 from textgen_core.kernels.cpu_matmul import fast_cpu_matmuls
-from textgen_core.kernels.lm_loss import IGNORE_INDEX, causal_lm_loss, fused_linear_cross_entropy
+from textgen_core.kernels.linear_cross_entropy import IGNORE_INDEX, fused_linear_cross_entropy
+from textgen_core.kernels.lm_loss import causal_lm_loss
 
 needs_bf16 = pytest.mark.skipif(not precision.cpu_bf16_native(), reason="no native CPU bf16")
 

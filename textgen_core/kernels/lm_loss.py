@@ -22,7 +22,7 @@ What each trick bought, measured side by side against a stock Trainer step
   never exist);
 - with the matmuls on oneDNN as well (`cpu_matmul`, used by every function
   here): 1.64x with the vocabulary padded to 50304, 1.70x unpadded; with
-  `cpu_memory.reuse_freed_memory()` as well, 1.96x (padded);
+  `memory.reuse_freed_memory()` as well, 1.96x (padded);
 - dropping rows whose label is ignored before the head (the last position of
   each row, pad positions) instead of masking them afterwards: 0.5% of the
   head's FLOPs on full chunks, more on padded batches.

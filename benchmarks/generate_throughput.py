@@ -9,7 +9,10 @@ padded to 50304). Sampling as textgen's defaults (temperature 0.8, top-k 50,
 top-p 0.95, repetition penalty 1.1), one sequence, same seed on both sides.
 The end-of-text token is disabled so every call produces exactly the asked-for
 number of tokens. The sides alternate, round after round, in one process; the
-first round warms up and is not counted. Prints one JSON line.
+first round warms up and is not counted. Prints one JSON line, with the
+decoding threads textgen chose (the idle cores: textgen_core/generate/decode_threads.py).
+`--busy 1` runs the same with one busy-loop process alongside: a shared machine,
+or the app training while it serves.
 
     python benchmarks/generate_throughput.py --precisions fp32,bf16,int8
 
@@ -24,8 +27,10 @@ each side's fraction of the decoding limit they imply (benchmarks/limits.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +49,12 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--precisions", help="e.g. fp32,bf16,int8: compare decode precisions")
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="busy-loop processes running alongside (a loaded machine)",
+    )
     opts = parser.parse_args()
     if opts.precisions:
         precision_main(opts)
@@ -55,6 +66,7 @@ def main() -> None:
 
     from benchmarks.limits import decode_limit
     from textgen_core.config import GenerateConfig
+    from textgen_core.generate import decode_threads
     from textgen_core.generate.sampling import generate
     from textgen_core.model.loading import load_for_inference
 
@@ -88,13 +100,17 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in sides}
     tokens: dict[str, int] = {}
     texts: dict[str, set[str]] = {name: set() for name in sides}
+    threads_used: set[int] = set()
     load_before = os.getloadavg()[0]
-    for _ in range(opts.rounds + 1):
-        for name, fn in sides.items():
-            start = time.perf_counter()
-            tokens[name], text = fn()
-            times[name].append(time.perf_counter() - start)
-            texts[name].add(text)
+    with busy_processes(opts.busy):
+        for _ in range(opts.rounds + 1):
+            for name, fn in sides.items():
+                start = time.perf_counter()
+                tokens[name], text = fn()
+                times[name].append(time.perf_counter() - start)
+                texts[name].add(text)
+                if name == "textgen":
+                    threads_used.add(decode_threads.last_count())
     report: dict = {"benchmark": "generate_throughput", "prompt_tokens": prompt_tokens}
     report.update(new_tokens=opts.new_tokens, sampling=sampling | {"seed": opts.seed})
     for name in sides:
@@ -111,9 +127,24 @@ def main() -> None:
     # Same seed, same model: both sides should sample the very same tokens.
     report["same_text_every_round_and_side"] = len(texts["textgen"] | texts["pipeline"]) == 1
     report["torch_threads"] = torch.get_num_threads()
+    report["textgen_decoding_threads"] = sorted(threads_used)
+    report["busy_processes"] = opts.busy
     sides = {name: ("fp32", 1, report[name]["tokens_per_s"]) for name in sides}
     report["limit"] = decode_limit(model, sides)
     emit(report, load_before)
+
+
+@contextlib.contextmanager
+def busy_processes(count: int):
+    """`count` processes spinning on the CPU while the block runs."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        time.sleep(0.5 if count else 0)
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 BATCH_PROMPTS = [
@@ -134,7 +165,7 @@ def precision_main(opts) -> None:
 
     from benchmarks.limits import decode_limit
     from textgen_core.generate.decode_precision import for_decoding, resolve_decode
-    from textgen_core.generate.sampling import decoding_threads
+    from textgen_core.generate.decode_threads import decoding_threads
     from textgen_core.model.loading import load_for_inference
 
     logging.set_verbosity_error()

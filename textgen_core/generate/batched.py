@@ -204,7 +204,7 @@ def decode(model, tokenizer, rows: list[Row]) -> None:
     full text (cut at its first stop string) ends up in `row.text`."""
     import torch
 
-    from textgen_core.generate.sampling import decoding_threads
+    from textgen_core.generate.decode_threads import decoding_threads
     from textgen_core.kernels.cpu_matmul import fast_cpu_matmuls
 
     device = next(model.parameters()).device

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
-from threading import Lock, Thread
+from threading import Thread
 
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
+from textgen_core.generate.decode_threads import decoding_threads
 from textgen_core.model.loading import context_length
 
 
@@ -47,38 +47,6 @@ def _generate_kwargs(model, tokenizer, cfg: GenerateConfig) -> dict:
     if cfg.stop:
         kwargs.update(stop_strings=cfg.stop, tokenizer=tokenizer)
     return kwargs
-
-
-_threads_lock = Lock()
-_threads_users = 0
-_threads_before = 0
-
-
-@contextlib.contextmanager
-def decoding_threads(model) -> Iterator[None]:
-    """One intra-op thread while decoding on CPU. Each new token is a handful
-    of tiny products that a second thread barely speeds up, while its
-    hand-offs stall whenever the other core is busy: on the 2-core machine
-    under load, 1 thread decoded ~50 tokens/s against 4-8 with 2
-    (BENCHMARKS.md). Reference-counted, as the app serves requests in threads."""
-    import torch
-
-    global _threads_users, _threads_before
-    if next(model.parameters()).device.type != "cpu":
-        yield
-        return
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_before = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _threads_users += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_before)
 
 
 def cut_at_stop(text: str, stop: list[str]) -> str:

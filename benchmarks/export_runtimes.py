@@ -7,8 +7,8 @@ file sizes and the perplexity change each export measured against textgen.
 The model is `scratch:distilgpt2` (distilgpt2's architecture, random init, GPT-2
 tokenizer + [PAD]). One prompt, greedy; each side decodes the prompt then
 `--new-tokens` tokens one at a time with its own cache (textgen: transformers'
-DynamicCache on 1 thread, as `textgen generate` decodes; llama.cpp: its KV cache on
-all cores; onnxruntime: the exported past key values, its default threads). The first
+DynamicCache on the idle cores' threads, as `textgen generate` decodes; llama.cpp:
+its KV cache on all cores; onnxruntime: the exported past key values, its default threads). The first
 round warms up and is not counted. Perplexity changes are those `textgen export`
 measured on bundled text (8 chunks of 200 tokens). Ends with this CPU's
 decoding limit for each side's weights (benchmarks/limits.py) and the side's

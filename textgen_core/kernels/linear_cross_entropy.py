@@ -58,6 +58,18 @@ def row_chunks(n: int, chunk_rows: int) -> list[slice]:
     return [slice(start, min(start + size, n)) for start in range(0, n, size)] if n else []
 
 
+def _loss_and_logit_grad(logp, targets, need_grad: bool, dtype):
+    """(the chunk's summed cross-entropy, its gradient w.r.t. the logits in
+    `dtype`, or None without `need_grad`). The gradient, softmax minus the
+    targets' one-hot, is built in place over `logp`."""
+    picked = logp.gather(1, targets[:, None])
+    if not need_grad:
+        return picked.sum().neg(), None
+    probs = logp.exp_()
+    probs.scatter_add_(1, targets[:, None], torch.full_like(picked, -1.0))
+    return picked.sum().neg(), probs.to(dtype)
+
+
 class _FusedLinearCrossEntropy(torch.autograd.Function):
     """sum_i CE(hidden_i @ weight.T, target_i) * scale, with gradients computed
     in the same chunk loop as the loss (no second pass over the logits).
@@ -87,15 +99,12 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         grad_w = None
         for rows in row_chunks(n, chunk_rows):
             h, t = hidden[rows], targets[rows]
-            logp = chunk_log_probs(h, weight)
-            picked = logp.gather(1, t[:, None])
-            loss -= picked.sum()
-            if not (need_h or need_w):
+            chunk_loss, probs = _loss_and_logit_grad(
+                chunk_log_probs(h, weight), t, need_h or need_w, hidden.dtype
+            )
+            loss += chunk_loss
+            if probs is None:
                 continue
-            # d CE / d logits = softmax - one_hot(target); built in place over logp.
-            probs = logp.exp_()
-            probs.scatter_add_(1, t[:, None], torch.full_like(picked, -1.0))
-            probs = probs.to(hidden.dtype)
             if need_h:
                 grad_h[rows] = _mm(probs, weight)
             if need_w:
@@ -137,13 +146,10 @@ def _low_precision_forward(ctx, hidden, weight, targets, scale, chunk_rows, dtyp
     for rows in row_chunks(hidden.shape[0], chunk_rows):
         h, t = low_h[rows], targets[rows]
         logp = torch.log_softmax(torch.mm(h, low_w.t()).float(), dim=-1)
-        picked = logp.gather(1, t[:, None])
-        loss -= picked.sum()
-        if not (need_h or need_w):
+        chunk_loss, probs = _loss_and_logit_grad(logp, t, need_h or need_w, dtype)
+        loss += chunk_loss
+        if probs is None:
             continue
-        probs = logp.exp_()
-        probs.scatter_add_(1, t[:, None], torch.full_like(picked, -1.0))
-        probs = probs.to(dtype)
         if need_h:
             grad_h[rows] = torch.mm(probs, low_w)
         if need_w:

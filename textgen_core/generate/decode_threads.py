@@ -1,14 +1,15 @@
 """How many intra-op threads decode on CPU: the cores that are idle.
 
 Each new token is a handful of small products. On an idle machine a second
-thread speeds them up (1.5x on the quiet 2-core Sapphire Rapids: the pipeline's
-2 threads against 1, BENCHMARKS.md); when another process holds the other core,
-the threads' hand-offs stall behind it and decoding collapses (4-10 tokens/s
-with 2 threads against ~50 with 1 on the 2-core machine under load). So the
-count is the cores idle just before decoding starts (/proc/stat over 0.1 s), at
-least 1 and at most torch's own count, measured again at most every few seconds.
-Reference-counted, as the app serves requests in threads: the first one in
-sets the count, the last one out restores the previous one.
+thread speeds them up (on the quiet 2-core Sapphire Rapids, 37.7 tokens/s with
+2 threads against 23.6 with 1); when another process holds a core, the
+threads' hand-offs stall behind it and decoding collapses (with a busy-loop
+process alongside, 2.6 tokens/s with 2 threads against 25.7 with 1;
+BENCHMARKS.md). So the count is the cores idle just before decoding starts
+(/proc/stat over 0.1 s), at least 1 and at most torch's own count, measured
+again at most every `REMEASURE_S` seconds. Reference-counted, as the app serves
+requests in threads: the first one in sets the count, the last one out
+restores the previous one.
 """
 
 from __future__ import annotations

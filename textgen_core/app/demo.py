@@ -1,6 +1,6 @@
 """The demo page of one model (what `textgen deploy-space --model` puts on a Space):
 its figures and example prompts (textgen_core.hub.model_page) and the Generate
-controls, streamed and decoded in batches (textgen_core.generate.serving).
+controls, streamed and decoded in batches (textgen_core.serve.batching).
 
 Named API endpoint for `gradio_client`: /generate(prompt, max_new_tokens,
 temperature, top_k, top_p, repetition_penalty, seed) -> text.
@@ -12,9 +12,9 @@ import gradio as gr
 
 from textgen_core.app.ui.forms import generate_config, shown_to_user
 from textgen_core.errors import hub_endpoint
-from textgen_core.generate.serving import Server
 from textgen_core.hub.model_page import ModelPage, read_model_page
 from textgen_core.model.cache import ModelCache
+from textgen_core.serve.batching import Server
 
 
 class DemoModel:

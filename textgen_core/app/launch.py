@@ -66,8 +66,8 @@ def launch(args: argparse.Namespace) -> None:
     from textgen_core.app.openai_mount import launch_with_api, trained_models
     from textgen_core.app.ui import build_app
     from textgen_core.app.uploads import MB, UploadLimits
-    from textgen_core.generate.openai_api import is_loopback
-    from textgen_core.generate.serving import Server
+    from textgen_core.serve.api import is_loopback
+    from textgen_core.serve.batching import Server
 
     auth = None
     if args.auth:

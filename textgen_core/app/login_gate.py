@@ -6,7 +6,7 @@ that check, or to a path no route matches, gets a 404 or a 422 rather than a
 401: harmless today, but one forgotten check away from an open door. This
 ASGI middleware answers 401 to any request that is neither logged in nor on
 the short list the login page needs (its shell, Gradio's own JS/CSS, theme,
-icons). The /v1 API and /metrics check their own key (openai_api.py).
+icons). The /v1 API and /metrics check their own key (serve/api.py).
 """
 
 from __future__ import annotations

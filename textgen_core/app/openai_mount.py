@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from textgen_core.app.jobs import JobStore
 from textgen_core.app.login_gate import LoginGate
-from textgen_core.generate.openai_api import Models, openai_router
-from textgen_core.generate.serving import Server
+from textgen_core.serve.api import Models, openai_router
+from textgen_core.serve.batching import Server
 
 
 def trained_models(store: JobStore) -> Models:

@@ -275,11 +275,11 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from textgen_core.generate.openai_api import served_names
+    from textgen_core.serve.api import served_names
 
     models = served_names(args.models)
     _quiet_libraries(True)
-    from textgen_core.generate.openai_server import serve
+    from textgen_core.serve.server import serve
 
     serve(
         models,

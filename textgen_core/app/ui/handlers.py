@@ -24,7 +24,7 @@ from textgen_core.app.ui.render import (
 from textgen_core.app.uploads import UploadLimits, preview
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError
-from textgen_core.generate.serving import Server
+from textgen_core.serve.batching import Server
 from textgen_core.train.report import read_json
 
 
@@ -173,7 +173,7 @@ class Handlers:
         self, model, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed
     ):
         """API: the generated text, streamed; decoded in a batch with the other
-        requests for the same model (textgen_core.serving)."""
+        requests for the same model (textgen_core.serve.batching)."""
         cfg = generate_config(
             max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, self.cap
         )

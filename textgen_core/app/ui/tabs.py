@@ -12,8 +12,8 @@ from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
 from textgen_core.app.uploads import MB, UploadLimits
 from textgen_core.config import PRECISIONS, DataConfig, GenerateConfig, TrainConfig, field_docs
-from textgen_core.generate.serving import Server
 from textgen_core.model.cache import ModelCache
+from textgen_core.serve.batching import Server
 
 TRAIN, GENERATE = TrainConfig(), GenerateConfig()
 

@@ -9,8 +9,8 @@ import pytest
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
 from textgen_core.generate.sampling import generate
-from textgen_core.generate.serving import Batcher, Server
 from textgen_core.model.loading import load_for_inference
+from textgen_core.serve.batching import Batcher, Server
 
 PROMPTS = ["To be, or not", "Hello", "The quick brown fox jumps over the", "A", "Dear friend,"]
 

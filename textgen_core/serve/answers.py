@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 
-from textgen_core.generate.openai_decode import Choice
+from textgen_core.serve.choices import Choice
 
 
 def new_id(prefix: str) -> str:

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from textgen_core.generate.batched import Row
-from textgen_core.generate.openai_schema import ApiError, CompletionBody, _Body
-from textgen_core.generate.serving import END, Batcher
+from textgen_core.serve.batching import END, Batcher
+from textgen_core.serve.schema import ApiError, CompletionBody, _Body
 
 
 @dataclass

@@ -8,7 +8,7 @@ adds `GET /v1/models`, `GET /v1/models/{model}`, `POST /v1/completions`,
 `GET /health` and `GET /metrics` (Prometheus). `textgen serve` builds a
 FastAPI app and calls it; the web app calls it on Gradio's server.
 
-Requests from all clients for one model are decoded together (`serving.Batcher`),
+Requests from all clients for one model are decoded together (`batching.Batcher`),
 so greedy text is the text `textgen generate` gives, and a seeded request
 draws from its own generator whoever shares its batch. Errors answer in
 OpenAI's shape with 400 (a bad field, named), 401 (no or a wrong key),
@@ -30,12 +30,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from textgen_core.errors import TextgenError
-from textgen_core.generate import openai_format as fmt
-from textgen_core.generate.openai_decode import check_fits, decode, encode, make_choices
-from textgen_core.generate.openai_metrics import Metrics
-from textgen_core.generate.openai_schema import ApiError, ChatBody, CompletionBody, parse
-from textgen_core.generate.openai_stream import ChatChunks, CompletionChunks, stream
-from textgen_core.generate.serving import Batcher, Busy, Server
+from textgen_core.serve import answers as fmt
+from textgen_core.serve.batching import Batcher, Busy, Server
+from textgen_core.serve.choices import check_fits, decode, encode, make_choices
+from textgen_core.serve.metrics import Metrics
+from textgen_core.serve.schema import ApiError, ChatBody, CompletionBody, parse
+from textgen_core.serve.stream import ChatChunks, CompletionChunks, stream
 
 Models = Mapping[str, str] | Callable[[], Mapping[str, str]]
 """Served model names -> what loads them (folder, Hub id, scratch:*), or a function giving that."""

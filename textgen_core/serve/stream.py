@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
-from textgen_core.generate import openai_format as fmt
-from textgen_core.generate.openai_decode import Choice
-from textgen_core.generate.openai_metrics import Metrics
-from textgen_core.generate.openai_schema import ApiError
+from textgen_core.serve import answers as fmt
+from textgen_core.serve.choices import Choice
+from textgen_core.serve.metrics import Metrics
+from textgen_core.serve.schema import ApiError
 
 
 class _Chunks:

@@ -329,7 +329,7 @@ def test_chat_logprobs_give_each_tokens_top_alternatives(client):
 
 def test_served_names_follow_the_run_folder_or_are_given(tmp_path):
     from textgen_core.errors import TextgenError
-    from textgen_core.generate.openai_api import served_names
+    from textgen_core.serve.api import served_names
 
     (tmp_path / "runs" / "x" / "model").mkdir(parents=True)
     (tmp_path / "plain").mkdir()

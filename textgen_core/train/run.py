@@ -131,24 +131,13 @@ def train(
     if hub and hub.pull and distributed.on_main(lambda: hub.download(out.checkpoints)):
         resume = True
     _check_output(out, resume)
-    corpus, tokenizer, splits = prepare_data(paths, cfg)
-    precision = run_precision(cfg, out, resume, force)
-    record = {
-        "config": {**cfg.to_dict(), "precision": precision},
-        # From the digests taken when the files were scanned: no second read.
-        "data_fingerprint": corpus.fingerprint(paths=False),
-        "processes": distributed.world_size(),
-    }
-    checkpoint = _resume_point(out, record, force) if resume else None
-    cpu_threads.use_recorded(checkpoint)
-    model = _trainable_model(cfg, tokenizer)
+    corpus, tokenizer, splits, precision, record, checkpoint, model = preamble(
+        paths, cfg, out, resume=resume, force=force
+    )
     sampler = sample_callback.for_run(
         out.samples, cfg, model, tokenizer, splits, show=log.progress_bars()
     )
     trained_parameters = parameter_counts(model)
-    # Before the calibration, so that its steps allocate as training's will: timed
-    # without it, a tiny model's calibrated step was 1.3-1.6x the Trainer's.
-    reuse_freed_memory()
     run_cfg, plan = _plan(model, splits, cfg, out, precision, checkpoint)
     record["planned_steps"] = plan.steps if cfg.time_budget else None
     run_start = time.time()
@@ -182,6 +171,30 @@ def train(
     results = dataclasses.replace(results, **trained_parameters)
     _write_report(out, results, cfg)
     return results
+
+
+def preamble(
+    paths, cfg: TrainConfig, out: RunPaths, *, resume=False, force=False, name_skipped=True
+):
+    """What `train()` and the preview estimate (estimate_run) both do before
+    calibrating, in this order, so the estimate times the steps training will run:
+    (corpus, tokenizer, splits, resolved precision, the run record, the checkpoint
+    to resume or None, the model to train)."""
+    corpus, tokenizer, splits = prepare_data(paths, cfg, name_skipped=name_skipped)
+    precision = run_precision(cfg, out, resume, force)
+    record = {
+        "config": {**cfg.to_dict(), "precision": precision},
+        # From the digests taken when the files were scanned: no second read.
+        "data_fingerprint": corpus.fingerprint(paths=False),
+        "processes": distributed.world_size(),
+    }
+    checkpoint = _resume_point(out, record, force) if resume else None
+    cpu_threads.use_recorded(checkpoint)
+    model = _trainable_model(cfg, tokenizer)
+    # Before the calibration, so that its steps allocate as training's will: timed
+    # without it, a tiny model's calibrated step was 1.3-1.6x the Trainer's.
+    reuse_freed_memory()
+    return corpus, tokenizer, splits, precision, record, checkpoint, model
 
 
 def _plan(model, splits, cfg: TrainConfig, out: RunPaths, precision: str, checkpoint):

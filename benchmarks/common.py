@@ -89,7 +89,7 @@ def machine() -> dict:
     import torch
     import transformers
 
-    from textgen_core.kernels.cpuinfo import cpu_flags, cpuinfo_field
+    from textgen_core.cpuinfo import cpu_flags, cpuinfo_field
 
     cpu = cpuinfo_field("model name") or platform.processor()
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in cpu_flags()]

@@ -164,9 +164,10 @@ def precision_main(opts) -> None:
     from transformers.utils import logging
 
     from benchmarks.limits import decode_limit
-    from textgen_core.generate.decode_precision import for_decoding, resolve_decode
     from textgen_core.generate.decode_threads import decoding_threads
+    from textgen_core.generate.decode_weights import for_decoding
     from textgen_core.model.loading import load_for_inference
+    from textgen_core.precision import resolve_decode
 
     logging.set_verbosity_error()
     base, tokenizer = load_for_inference("scratch:distilgpt2")

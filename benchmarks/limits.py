@@ -37,7 +37,7 @@ def gemm_rates(shape=GEMM_SHAPE) -> dict:
     import torch
 
     from textgen_core.kernels.cpu_matmul import onednn_matmul_available, onednn_mm
-    from textgen_core.kernels.precision import cpu_bf16_native
+    from textgen_core.precision import cpu_bf16_native
 
     m, k, n = shape
     g = torch.Generator().manual_seed(0)

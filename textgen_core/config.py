@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from textgen_core.errors import TextgenError
+from textgen_core.precision import TRAIN_PRECISIONS
 
 
 def _require(ok: bool, flag: str, reason: str) -> None:
@@ -38,9 +39,6 @@ def field_docs(cls: type) -> dict[str, str]:
             docs[node.target.id] = " ".join(after.value.value.split())
     return docs
 
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-"""Values of `--precision` (resolved per device by textgen_core.kernels.precision)."""
 
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
 
@@ -190,7 +188,7 @@ class TrainConfig:
     validation documents)."""
     sample_tokens: int = field(default=40, metadata={"metavar": "N"})
     """Tokens generated per sample prompt at each evaluation; 0 takes no samples."""
-    precision: str = field(default="auto", metadata={"choices": PRECISIONS})
+    precision: str = field(default="auto", metadata={"choices": TRAIN_PRECISIONS})
     """Number format of the matrix products: auto (bf16 on CUDA and on CPUs with
     native bf16 (AVX512_BF16 or AMX), fp16 on older CUDA GPUs, fp32 otherwise),
     fp32, bf16, or fp16 (CUDA only, with loss scaling). Weights and optimizer
@@ -207,9 +205,9 @@ class TrainConfig:
     def validate(self) -> None:
         self.data.validate()
         _require(
-            self.precision in PRECISIONS,
+            self.precision in TRAIN_PRECISIONS,
             "--precision",
-            f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+            f"must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}",
         )
         if self.time_budget is not None:
             parse_duration(self.time_budget)

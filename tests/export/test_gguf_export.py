@@ -9,8 +9,8 @@ import gguf
 import numpy as np
 import pytest
 
+from textgen_core.cpuinfo import cpu_flags
 from textgen_core.export.run import export
-from textgen_core.kernels.cpuinfo import cpu_flags
 from textgen_core.model.loading import load_for_inference
 
 

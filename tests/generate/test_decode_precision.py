@@ -8,10 +8,10 @@ import torch
 
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
-from textgen_core.generate.decode_precision import for_decoding, load_for_decoding, resolve_decode
+from textgen_core.generate.decode_weights import for_decoding, load_for_decoding
 from textgen_core.generate.sampling import generate, stream
-from textgen_core.kernels.precision import cpu_bf16_native
 from textgen_core.model.loading import load_for_inference
+from textgen_core.precision import cpu_bf16_native, resolve_decode
 
 PRECISIONS = [
     "int8",

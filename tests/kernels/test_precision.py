@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from textgen_core import precision
 from textgen_core.errors import TextgenError
-from textgen_core.kernels import precision
 from textgen_core.kernels.cpu_matmul import fast_cpu_matmuls
 from textgen_core.kernels.linear_cross_entropy import IGNORE_INDEX, fused_linear_cross_entropy
 from textgen_core.kernels.lm_loss import causal_lm_loss

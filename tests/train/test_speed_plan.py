@@ -57,7 +57,7 @@ def test_resume_restores_the_recorded_precision_and_refuses_another(fp32_run, ti
 def test_resume_in_another_precision_is_refused_without_force(fp32_run, tiny_model, corpus_dir):
     out, _, _ = fp32_run
     bf16 = config(tiny_model, precision="bf16", max_steps=4)
-    from textgen_core.kernels.precision import cpu_bf16_native
+    from textgen_core.precision import cpu_bf16_native
 
     if not cpu_bf16_native():
         pytest.skip("bf16 needs a CPU with native bf16")

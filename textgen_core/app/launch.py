@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from textgen_core.precision import DECODE_PRECISIONS
+
 
 def add_app_flags(p: argparse.ArgumentParser) -> None:
     """The flags of `textgen app` and `python app.py`."""
@@ -37,7 +39,7 @@ def add_app_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16", "int8"),
+        choices=DECODE_PRECISIONS,
         default="auto",
         help="weights generation decodes from on CPU: bf16 (AVX512_BF16/AMX) or int8 "
         "(dynamic quantization) are faster; greedy output may differ slightly (auto = fp32)",

@@ -253,7 +253,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     cfg.validate()
     _quiet_libraries(True)
-    from textgen_core.generate.decode_precision import load_for_decoding
+    from textgen_core.generate.decode_weights import load_for_decoding
     from textgen_core.generate.sampling import generate, stream
 
     model, tokenizer = load_for_decoding(args.model, args.precision, revision=args.revision)

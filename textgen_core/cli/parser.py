@@ -22,6 +22,7 @@ from textgen_core.cli.commands import (
 from textgen_core.cli.data_flags import add_doc_separator_flag
 from textgen_core.cli.train_flags import add_train_flags
 from textgen_core.config import DataConfig, GenerateConfig
+from textgen_core.precision import DECODE_PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,7 +145,7 @@ def _using_commands(sub) -> None:
     p.add_argument("--stop", action="append", metavar="TEXT", help="stop at this text (repeatable)")
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16", "int8"),
+        choices=DECODE_PRECISIONS,
         default="auto",
         help="weights to decode from on CPU: bf16 (CPUs with AVX512_BF16 or AMX) or int8 "
         "(dynamic quantization) decode faster from smaller weights; greedy output may "

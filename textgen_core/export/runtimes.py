@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from textgen_core.config import GenerateConfig
-from textgen_core.kernels.cpuinfo import cpu_flags
+from textgen_core.cpuinfo import cpu_flags
 
 
 class Torch:

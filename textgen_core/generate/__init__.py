@@ -1,9 +1,9 @@
 """Text out: sampling with stop strings (`sampling.generate`) and batched decoding
 of many rows at once (`batched`), from fp32, bf16 or int8 weights
-(`decode_precision`) on the idle cores (`decode_threads`). Serving them over
+(`decode_weights`) on the idle cores (`decode_threads`). Serving them over
 HTTP is `textgen_core.serve`.
 
-May import: `model`, `kernels`, `config`, `errors`.
+May import: `model`, `kernels`, `config`, `precision`, `errors`.
 """
 
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from textgen_core.kernels.cpuinfo import cpuinfo_field
+from textgen_core.cpuinfo import cpuinfo_field
 
 
 @functools.cache

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from textgen_core.kernels.cpu_matmul import onednn_mm, onednn_preferred
-from textgen_core.kernels.precision import autocast_dtype
+from textgen_core.precision import autocast_dtype
 
 IGNORE_INDEX = -100
 

@@ -4,5 +4,5 @@ the JSON and server-sent answers; `metrics`: /metrics), the request queue that
 decodes concurrent requests together (`batching`), and `textgen serve`'s own
 server (`server`).
 
-May import: `generate`, `model`, `kernels`, `config`, `errors`.
+May import: `generate`, `model`, `kernels`, `config`, `precision`, `errors`.
 """

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
 from textgen_core.generate.batched import Row, decode
-from textgen_core.generate.decode_precision import for_decoding, resolve_decode
+from textgen_core.generate.decode_weights import for_decoding
 from textgen_core.model.cache import ModelCache
+from textgen_core.precision import resolve_decode
 
 _END = object()
 END = _END
@@ -175,7 +176,7 @@ class Server:
     ) -> None:
         self.cache = cache or ModelCache()
         self.max_batch, self.max_waiting = max_batch, max_waiting
-        self.precision = resolve_decode(precision)  # bf16 / int8 weights on CPU (decode_precision)
+        self.precision = resolve_decode(precision)  # bf16 / int8 weights on CPU (decode_weights)
         self.on_batch: list = []
         """Functions called with the size of every batch of every model (metrics)."""
         self._batchers: dict[str, Batcher] = {}

@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from textgen_core.config import TrainConfig, parse_duration
+from textgen_core.cpuinfo import cpuinfo_field
 from textgen_core.errors import TextgenError
-from textgen_core.kernels.cpuinfo import cpuinfo_field
 from textgen_core.kernels.lm_loss import causal_lm_loss
-from textgen_core.kernels.precision import autocast
+from textgen_core.precision import autocast
 
 CALIBRATION_STEPS = 2
 """Timed training steps (after one untimed warm-up step)."""

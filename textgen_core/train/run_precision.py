@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
-from textgen_core.kernels.precision import resolve
+from textgen_core.precision import resolve
 from textgen_core.train import report
 from textgen_core.train.report import RunPaths
 

@@ -128,7 +128,7 @@ def training_arguments(
     cfg: TrainConfig, out: RunPaths, train_chunks: int, precision: str | None = None
 ):
     """The Trainer's arguments; `precision` is a resolved one (fp32, bf16,
-    fp16: kernels.precision), None keeping the old choice (bf16/fp16 on CUDA)."""
+    fp16: textgen_core.precision), None keeping the old choice (bf16/fp16 on CUDA)."""
     import torch
 
     processes = distributed.world_size()

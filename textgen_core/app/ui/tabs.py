@@ -11,8 +11,9 @@ from textgen_core.app.ui.forms import MODEL_HINT, setting
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
 from textgen_core.app.uploads import MB, UploadLimits
-from textgen_core.config import PRECISIONS, DataConfig, GenerateConfig, TrainConfig, field_docs
+from textgen_core.config import DataConfig, GenerateConfig, TrainConfig, field_docs
 from textgen_core.model.cache import ModelCache
+from textgen_core.precision import TRAIN_PRECISIONS
 from textgen_core.serve.batching import Server
 
 TRAIN, GENERATE = TrainConfig(), GenerateConfig()
@@ -45,7 +46,7 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
         )
     with gr.Row():
         precision = gr.Dropdown(
-            list(PRECISIONS),
+            list(TRAIN_PRECISIONS),
             value="auto",
             label="Precision",
             info="auto: bf16 where the CPU (AVX512_BF16/AMX) or GPU has it, else fp32",

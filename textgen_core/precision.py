@@ -1,6 +1,8 @@
-"""Which number format the matrix products run in, per device.
+"""Number formats: the values of every `--precision` and what each resolves
+to on this device, for training and for decoding. The one place that knows
+which CPU or GPU runs which format.
 
-`--precision auto|fp32|bf16|fp16` is resolved here to what actually runs:
+Training, `--precision auto|fp32|bf16|fp16` (`TRAIN_PRECISIONS`, `resolve`):
 
 - `bf16`: autocast to bfloat16 (mixed precision: weights, gradients' master
   copies and optimizer state stay float32). On CPU only where the CPU computes
@@ -13,6 +15,14 @@
 
 Evaluation (validation and test losses) always runs in float32 on CPU, so
 figures stay comparable across precisions.
+
+Decoding, `--precision auto|fp32|bf16|int8` of generate, serve and the app
+(`DECODE_PRECISIONS`, `resolve_decode`): which weights a model decodes from on
+CPU (the conversions are in generate/decode_weights.py). `bf16` only where the
+CPU computes it natively; `int8` is dynamic quantization; `auto` is fp32.
+
+Stdlib only at import (torch is imported where it is used), so the settings
+dataclasses can take their choices from here and `textgen --help` stays instant.
 """
 
 from __future__ import annotations
@@ -21,10 +31,14 @@ import contextlib
 import functools
 from collections.abc import Iterator
 
+from textgen_core.cpuinfo import cpu_flags
 from textgen_core.errors import TextgenError
-from textgen_core.kernels.cpuinfo import cpu_flags
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""Values of `textgen train --precision` (TrainConfig.precision)."""
+
+DECODE_PRECISIONS = ("auto", "fp32", "bf16", "int8")
+"""Values of `--precision` of generate, serve and the app (DecodeConfig.precision)."""
 
 AUTO_CPU_BF16 = True
 """Whether `auto` trains in bf16 on a CPU with native bf16. Decided from
@@ -76,8 +90,7 @@ def resolve(
     model's hidden size, when known) lets `auto` keep fp32 for tiny models."""
     import torch
 
-    if precision not in PRECISIONS:
-        raise TextgenError(f"{flag}: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    _require_one_of(precision, TRAIN_PRECISIONS, flag)
     kind = _device_type(device)
     cuda_bf16 = kind == "cuda" and torch.cuda.is_bf16_supported()
     if precision == "auto":
@@ -97,6 +110,25 @@ def resolve(
             f"{flag} fp16: only on CUDA GPUs (with loss scaling); use bf16, fp32 or auto here"
         )
     return precision
+
+
+def resolve_decode(precision: str, device="cpu", flag: str = "--precision") -> str:
+    """What decoding `precision` means on `device`: "fp32", "bf16" or "int8"."""
+    _require_one_of(precision, DECODE_PRECISIONS, flag)
+    if precision in ("auto", "fp32"):
+        return "fp32"
+    if _device_type(device) != "cpu":
+        raise TextgenError(f"{flag} {precision}: decoding precision applies on CPU only")
+    if precision == "bf16" and not cpu_bf16_native():
+        raise TextgenError(
+            f"{flag} bf16: this CPU has no native bf16 (AVX512_BF16 or AMX); use int8 or fp32"
+        )
+    return precision
+
+
+def _require_one_of(precision: str, values: tuple[str, ...], flag: str) -> None:
+    if precision not in values:
+        raise TextgenError(f"{flag}: must be one of {', '.join(values)}, got {precision!r}")
 
 
 def torch_dtype(resolved: str):

@@ -15,6 +15,8 @@ FLOPs, so on CPU it is bound by memory traffic, not arithmetic: weights half
   input embeddings stay float32.
 - `fp32` (and `auto`, for now: outputs then stay identical to before): unchanged.
 
+Which of them a `--precision` value means here is `textgen_core.precision.resolve_decode`.
+
 Greedy outputs of bf16 and int8 can differ from fp32's where two tokens are
 nearly tied; benchmarks/generate_throughput.py reports the divergence rate.
 """
@@ -22,26 +24,7 @@ nearly tied; benchmarks/generate_throughput.py reports the divergence rate.
 from __future__ import annotations
 
 from textgen_core.errors import TextgenError
-from textgen_core.kernels.precision import cpu_bf16_native
-
-DECODE_PRECISIONS = ("auto", "fp32", "bf16", "int8")
-
-
-def resolve_decode(precision: str, device: str = "cpu", flag: str = "--precision") -> str:
-    """ "fp32", "bf16" or "int8" for decoding on `device`."""
-    if precision not in DECODE_PRECISIONS:
-        raise TextgenError(
-            f"{flag}: must be one of {', '.join(DECODE_PRECISIONS)}, got {precision!r}"
-        )
-    if precision in ("auto", "fp32"):
-        return "fp32"
-    if device != "cpu":
-        raise TextgenError(f"{flag} {precision}: decoding precision applies on CPU only")
-    if precision == "bf16" and not cpu_bf16_native():
-        raise TextgenError(
-            f"{flag} bf16: this CPU has no native bf16 (AVX512_BF16 or AMX); use int8 or fp32"
-        )
-    return precision
+from textgen_core.precision import resolve_decode
 
 
 def _conv1d_to_linear(model) -> None:

@@ -5,7 +5,7 @@ the same requests one by one, or a load test of many at once.
     python benchmarks/serve_throughput.py --load 50 [--new-tokens 16]
     python benchmarks/serve_throughput.py --api [--clients 8,32] [--new-tokens 64]
 
-Starts the real app (`python app.py`, as tests/app_server.py does) on a model
+Starts the real app (`python app.py`, as tests/support/servers.py does) on a model
 folder of distilgpt2's shape (random init, GPT-2 tokenizer; `--model tiny`
 for the 2-layer test model), with end-of-text disabled so every request
 produces exactly `--new-tokens` tokens. Requests go over plain HTTP to the
@@ -39,8 +39,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from api_server import ApiServer  # noqa: E402
-from app_server import AppServer, call_api  # noqa: E402
+from support.servers import (  # noqa: E402
+    ApiServer,  # noqa: E402
+    AppServer,
+    call_api,
+)
 
 from benchmarks.common import emit  # noqa: E402
 

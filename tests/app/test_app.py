@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from app_server import REPO, AppServer, free_port
+from support.servers import REPO, AppServer, free_port
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402

@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from app_server import AppServer
+from support.servers import AppServer
 
 # Routes Gradio serves to anyone so the login page can work; none runs a
 # function or returns data (checked: user/token answer null, app_id a number,

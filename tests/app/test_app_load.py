@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from app_server import AppServer, call_api
+from support.servers import AppServer, call_api
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
-from api_server import metric
-from app_server import AppServer
 from gradio_client import Client, handle_file
+from support.servers import AppServer, metric
 from test_app_auth import PUBLIC as LOGIN_PAGE
 
 KEY = "ann:secret"

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from app_server import AppServer
-from runners import shakespeare
+from support.models import shakespeare
+from support.servers import AppServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -4,8 +4,8 @@ both accepted in the preview table, under the names they were given."""
 from __future__ import annotations
 
 import pytest
-from app_server import AppServer
-from doc_fixtures import PARAGRAPHS, write_docx
+from support.documents import PARAGRAPHS, write_docx
+from support.servers import AppServer
 from test_browser import ARGS, CHROMIUM, visible
 
 pytestmark = pytest.mark.skipif(

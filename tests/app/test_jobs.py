@@ -9,7 +9,7 @@ import signal
 import time
 
 import pytest
-from runners import LEAN_CONFIG
+from support.runs import LEAN_CONFIG
 
 from textgen_core.app.jobs import JobStore
 from textgen_core.app.uploads import UploadLimits

@@ -81,7 +81,7 @@ def test_preview_says_when_the_corpus_is_too_small_to_split(tmp_path):
 def test_preview_names_each_file_as_uploaded_with_its_kind(tmp_path, tiny_model):
     import zipfile
 
-    from doc_fixtures import PASSAGE, write_docx
+    from support.documents import PASSAGE, write_docx
 
     (tmp_path / "GPL-3").write_text(PASSAGE)
     (tmp_path / "copy-of-GPL").write_text(PASSAGE)

@@ -8,7 +8,7 @@ import json
 import shutil
 
 import pytest
-from runners import textgen
+from support.cli import textgen
 
 from textgen_core.model.tokenizer_check import TOKENIZER_FILES
 

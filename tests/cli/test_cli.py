@@ -8,7 +8,8 @@ import os
 import shutil
 
 import pytest
-from runners import LEAN, textgen
+from support.cli import textgen
+from support.runs import LEAN
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(100)
 

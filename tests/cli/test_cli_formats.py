@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 
-from doc_fixtures import FORMATS, PARAGRAPHS, docx_with_entity_bomb, write_format
-from runners import LEAN, textgen
+from support.cli import textgen
+from support.documents import FORMATS, PARAGRAPHS, docx_with_entity_bomb, write_format
+from support.runs import LEAN
 
 FAST = [
     "--epochs",

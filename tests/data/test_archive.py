@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import zipfile
 
-from doc_fixtures import PASSAGE, write_docx, zip_bomb
+from support.documents import PASSAGE, write_docx, zip_bomb
 
 from textgen_core.data.archive import ArchiveLimits
 from textgen_core.data.ingest import load_corpus

@@ -4,7 +4,7 @@ format, and a hostile file is skipped with its reason while the others are read.
 from __future__ import annotations
 
 import pytest
-from doc_fixtures import (
+from support.documents import (
     FORMATS,
     PARAGRAPHS,
     PASSAGE,

@@ -9,7 +9,7 @@ import json
 
 import pytest
 from datasets import Dataset, DatasetDict
-from runners import textgen
+from support.cli import textgen
 
 from textgen_core.config import DataConfig
 from textgen_core.data.hub_datasets import HubDataset

@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from runners import shakespeare
+from support.models import shakespeare
 
 from textgen_core.data.ingest import Corpus, Document
 from textgen_core.data.tokens import _cuts_are_exact, _encoder, tokenize

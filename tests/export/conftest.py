@@ -5,23 +5,9 @@ would make greedy text depend on the last bit of rounding)."""
 from __future__ import annotations
 
 import pytest
-from runners import LEAN_CONFIG
+from support.runs import tiny_config
 
-from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.train.run import train
-
-
-def tiny_config(model, **overrides) -> TrainConfig:
-    values = dict(
-        model=str(model),
-        epochs=2,
-        lr=3e-3,
-        batch_size=8,
-        early_stopping_patience=None,
-        data=DataConfig(chunk_size=64),
-        **LEAN_CONFIG,
-    )
-    return TrainConfig(**{**values, **overrides})
 
 
 @pytest.fixture(scope="session")

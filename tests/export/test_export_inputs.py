@@ -9,7 +9,7 @@ import shutil
 
 import gguf
 import pytest
-from runners import textgen
+from support.cli import textgen
 
 from textgen_core.errors import TextgenError
 from textgen_core.export.run import export

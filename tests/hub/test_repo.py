@@ -1,4 +1,4 @@
-"""textgen_core.hub over real HTTP against the local Hub of tests/hub_server.py."""
+"""textgen_core.hub over real HTTP against the local Hub of tests/support/hub_server.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hub_server import ALICE_TOKEN, BOB_TOKEN, USER_TOKENS
+from support.hub_server import ALICE_TOKEN, BOB_TOKEN, USER_TOKENS
 
 from textgen_core.errors import TextgenError, describe_load_error
 from textgen_core.hub.repo import (

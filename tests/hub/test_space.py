@@ -1,4 +1,4 @@
-"""Spaces over real HTTP against the local Hub (tests/hub_server.py): the studio's
+"""Spaces over real HTTP against the local Hub (tests/support/hub_server.py): the studio's
 privacy rules, the demo of one model, and each bundle started as the Space starts it."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hub_server import ALICE_TOKEN
-from runners import build_tiny_model, textgen
-from space_runner import SpaceProcess, installed_closure, write_bundle
+from support.cli import textgen
+from support.hub_server import ALICE_TOKEN
+from support.models import build_tiny_model
+from support.space_runner import SpaceProcess, installed_closure, write_bundle
 
 from textgen_core.errors import TextgenError
 from textgen_core.hub.model_page import example_prompts, key_figures

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from runners import LEAN_CONFIG
 from safetensors.torch import load_file
+from support.runs import LEAN_CONFIG
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.model.loading import (

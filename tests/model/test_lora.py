@@ -6,8 +6,9 @@ import json
 
 import pytest
 import torch
-from runners import LEAN, textgen
 from safetensors.torch import load_file
+from support.cli import textgen
+from support.runs import LEAN
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from textgen_core.config import LoraConfig

@@ -4,7 +4,7 @@ the tiny model of each family is a plain model folder that loads back whole."""
 from __future__ import annotations
 
 import pytest
-from runners import FAMILIES, FAMILY_TOKENIZER
+from support.models import FAMILIES, FAMILY_TOKENIZER
 
 from textgen_core.errors import TextgenError
 from textgen_core.model import offline_tokenizers

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from runners import textgen
+from support.cli import textgen
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.quality import compare

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from runners import build_tiny_model, shakespeare, textgen
+from support.cli import textgen
+from support.models import build_tiny_model, shakespeare
 
 # Every position the report generates at is one the model trained at: its context
 # (32 prompt + 64 generated tokens) is the chunk size. Wider than TINY, so that

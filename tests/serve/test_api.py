@@ -12,9 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
-from api_server import ApiServer, metric
-from app_server import REPO
-from runners import build_tiny_model
+from support.models import build_tiny_model
+from support.servers import REPO, ApiServer, metric
 
 KEY = "sk-test-key"
 CHAT_TEMPLATE = (

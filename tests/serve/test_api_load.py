@@ -9,7 +9,7 @@ import time
 import httpx
 import openai
 import pytest
-from api_server import ApiServer, metric
+from support.servers import ApiServer, metric
 
 CLIENTS = 64
 TOKENS = 16

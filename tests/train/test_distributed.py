@@ -12,7 +12,7 @@ import sys
 
 import pytest
 import torch.distributed
-from runners import LEAN, LEAN_CONFIG
+from support.runs import LEAN, LEAN_CONFIG
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError

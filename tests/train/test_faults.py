@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 import torch
-from runners import cli_command, cli_train, weights
+from support.runs import cli_command, cli_train, weights
 
 from textgen_core.quality.samples import read_samples
 from textgen_core.train import checkpoints

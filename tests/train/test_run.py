@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from runners import LEAN, cli_train
+from support.runs import LEAN, cli_train
 from test_results import KEYS as RESULTS_KEYS
 from transformers import AutoModelForCausalLM, AutoTokenizer
 

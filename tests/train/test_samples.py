@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from runners import cli_train, weights
+from support.runs import cli_train, weights
 
 from textgen_core.quality.samples import read_samples
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from runners import LEAN_CONFIG, logged
+from support.cli import logged
+from support.runs import LEAN_CONFIG
 
 from textgen_core.config import DataConfig, TrainConfig, parse_duration
 from textgen_core.errors import TextgenError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from runners import LEAN
+from support.runs import LEAN
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.train.results import RunResults

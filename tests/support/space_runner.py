@@ -17,14 +17,13 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from app_server import free_port
-from hub_server import HubServer
 from packaging.requirements import Requirement
+
+from support.hub_server import HubServer
+from support.servers import ServerProcess, free_port
 
 
 def write_bundle(hub: HubServer, space_id: str, folder: Path) -> Path:
@@ -97,41 +96,22 @@ def space_environment(hub: HubServer, space_id: str, home: Path, port: int) -> d
     return env
 
 
-class SpaceProcess:
+class SpaceProcess(ServerProcess):
     """`python app.py` in a bundle folder, on a free port; the log beside the folder."""
 
+    what = "the Space"
+
     def __init__(self, hub: HubServer, space_id: str, bundle: Path) -> None:
-        self.bundle, self.port = bundle, free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = bundle.parent / f"space-{self.port}.log"
+        port = free_port()
+        super().__init__(bundle.parent / f"space-{port}.log", port)
+        self.bundle = bundle
         self.env = space_environment(hub, space_id, bundle.parent, self.port)
         site = requirements_site(bundle / "requirements.txt", bundle.parent / "site")
         self.env["PYTHONPATH"] = str(site)
         self.python = [sys.executable, "-S"]  # no site-packages: only what the Space installs
-        self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 240) -> SpaceProcess:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [*self.python, "app.py"],
-                cwd=self.bundle,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the Space exited: {self.log.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(self.url, timeout=2).close()
-                return self
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(
-            f"the Space did not start in {timeout} s: {self.log.read_text()[-3000:]}"
-        )
+    def command(self):
+        return [*self.python, "app.py"], self.env, self.bundle
 
     def run_python(self, code: str) -> str:
         """Run `code` in the bundle folder with the Space's environment; its stdout."""
@@ -145,12 +125,3 @@ class SpaceProcess:
         )
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()

@@ -1,0 +1,76 @@
+"""Tiny training runs: the one config factory the in-process tests train with, and
+the `textgen train` command line the subprocess tests run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from safetensors.torch import load_file
+
+from textgen_core.config import DataConfig, TrainConfig
+
+# The memorization report and the samples at each evaluation take about half of a
+# tiny run's time: tests of other things leave them out, their own tests keep them.
+NO_MEMORIZATION = ["--memorization-prompts", "0"]
+LEAN = [*NO_MEMORIZATION, "--sample-tokens", "0"]
+LEAN_CONFIG = dict(memorization_prompts=0, sample_tokens=0)
+
+
+def tiny_config(model, **overrides) -> TrainConfig:
+    """A tiny run of `model`: 2 epochs at lr 3e-3 in chunks of 64 tokens, batches of 8,
+    no early stopping, no memorization report, no samples (`overrides` change any)."""
+    values = dict(
+        model=str(model),
+        epochs=2,
+        lr=3e-3,
+        batch_size=8,
+        early_stopping_patience=None,
+        data=DataConfig(chunk_size=64),
+        **LEAN_CONFIG,
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+def cli_command(out, corpus, model, resume=False, extra=(), samples=False) -> list[str]:
+    """`textgen train` of a tiny run: 2 epochs, a checkpoint every 5 steps, no
+    memorization report, and samples only with `samples`."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "textgen_core",
+        "train",
+        str(corpus),
+        "--output",
+        str(out),
+        "--model",
+        str(model),
+        "--epochs",
+        "2",
+        "--lr",
+        "3e-3",
+        "--chunk-size",
+        "64",
+        "--eval-steps",
+        "5",
+        "--early-stopping-patience",
+        "0",
+        "--quiet",
+        *(NO_MEMORIZATION if samples else LEAN),
+    ]
+    return cmd + (["--resume"] if resume else []) + list(extra)
+
+
+def cli_train(out, corpus, model, fault=None, resume=False, extra=(), env=(), samples=False):
+    return subprocess.run(
+        cli_command(out, corpus, model, resume, extra, samples),
+        env={**os.environ, "TEXTGEN_FAULT": fault or "", **dict(env)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def weights(out):
+    return load_file(str(out / "model" / "model.safetensors"))

@@ -46,6 +46,7 @@ from support.servers import (  # noqa: E402
 )
 
 from benchmarks.common import emit  # noqa: E402
+from textgen_core.serve.settings import ServeConfig  # noqa: E402
 
 PROMPTS = [
     "To be, or not to be, that is the question:",
@@ -71,8 +72,8 @@ def build_model(folder: Path, shape: str):
     return folder, model
 
 
-SERVER_BATCH = 8
-"""The app's and `textgen serve`'s default --generate-batch: rows decoded together."""
+SERVER_BATCH = ServeConfig().max_batch
+"""The app's and `textgen serve`'s default --max-batch: rows decoded together."""
 
 
 def add_limit(report: dict, model) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from textgen_core.errors import TextgenError
-from textgen_core.precision import TRAIN_PRECISIONS
+from textgen_core.precision import DECODE_PRECISIONS, TRAIN_PRECISIONS
 
 
 def _require(ok: bool, flag: str, reason: str) -> None:
@@ -314,3 +314,11 @@ class GenerateConfig:
             "--num-return-sequences",
             f"must be between 1 and 64, got {self.num_return_sequences}",
         )
+
+
+@dataclass
+class DecodeConfig:
+    precision: str = field(default="auto", metadata={"choices": DECODE_PRECISIONS})
+    """Weights to decode from on CPU: bf16 (CPUs with AVX512_BF16 or AMX) or int8
+    (dynamic quantization) decode faster from smaller weights; greedy output may
+    differ slightly from fp32 (auto = fp32)."""

@@ -11,6 +11,7 @@ from textgen_core.errors import TextgenError
 from textgen_core.generate.sampling import generate
 from textgen_core.model.loading import load_for_inference
 from textgen_core.serve.batching import Batcher, Server
+from textgen_core.serve.settings import ServeConfig
 
 PROMPTS = ["To be, or not", "Hello", "The quick brown fox jumps over the", "A", "Dear friend,"]
 
@@ -84,7 +85,7 @@ def test_bad_requests_are_refused_before_they_join_a_batch(loaded):
 
 
 def test_server_keeps_one_batcher_per_loaded_model(tiny_model):
-    server = Server(max_batch=4)
+    server = Server(config=ServeConfig(max_batch=4))
     first = server.batcher(str(tiny_model))
     assert server.batcher(str(tiny_model)) is first
     assert "".join(server.stream(str(tiny_model), "Hi", GenerateConfig(max_new_tokens=3)))

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import gradio as gr
 
-from textgen_core.app.ui.forms import generate_config, shown_to_user
+from textgen_core.app.ui.forms import generate_config, setting, shown_to_user
+from textgen_core.config import GenerateConfig
 from textgen_core.errors import hub_endpoint
 from textgen_core.hub.model_page import ModelPage, read_model_page
 from textgen_core.model.cache import ModelCache
 from textgen_core.serve.batching import Server
+from textgen_core.serve.settings import ServeConfig
+
+GENERATE = GenerateConfig()
+MAX_NEW_TOKENS = 256
+"""The most tokens one request may ask of a demo (free CPU hardware)."""
 
 
 class DemoModel:
     """The one model a demo serves, loaded at start-up at a pinned commit."""
 
-    def __init__(self, model_id: str, revision: str, *, max_batch: int = 8, cap: int = 256):
+    def __init__(self, model_id: str, revision: str, *, cap: int = MAX_NEW_TOKENS):
         from textgen_core.model.loading import load_for_inference
 
         # at start-up, a failure stops the Space with its one-line reason in the log
@@ -28,7 +34,7 @@ class DemoModel:
         self.page: ModelPage = read_model_page(model_id, revision)
         # One Server for the page and the /v1 API, so their requests batch together;
         # it holds the model at the pinned commit under its Hub id.
-        self.server = Server(ModelCache(capacity=1), max_batch=max_batch)
+        self.server = Server(ModelCache(capacity=1))
         self.server.cache.put(model_id, model, tokenizer)
         self.batcher = self.server.batcher(model_id)
         self.model_id = model_id
@@ -45,7 +51,7 @@ class DemoModel:
                 yield text
 
 
-def build_demo(demo: DemoModel, *, concurrency: int = 8) -> gr.Blocks:
+def build_demo(demo: DemoModel, *, concurrency: int = ServeConfig.max_batch) -> gr.Blocks:
     """The page: model name and link, its figures, example prompts, Generate."""
     page = demo.page
     link = f"{hub_endpoint()}/{page.model_id}/tree/{page.revision}"
@@ -62,11 +68,11 @@ def build_demo(demo: DemoModel, *, concurrency: int = 8) -> gr.Blocks:
         if page.examples:
             gr.Examples([[p] for p in page.examples], inputs=prompt, label="Prompts from training")
         with gr.Row():
-            max_new = gr.Number(value=100, label=f"Max new tokens (1-{demo.cap})", precision=0)
-            temperature = gr.Number(value=0.8, label="Temperature (0 = greedy)")
-            top_k = gr.Number(value=50, label="Top-k (0 = off)", precision=0)
-            top_p = gr.Number(value=0.95, label="Top-p")
-            penalty = gr.Number(value=1.1, label="Repetition penalty")
+            max_new = setting(GENERATE, "max_new_tokens", f"Max new tokens (1-{demo.cap})")
+            temperature = setting(GENERATE, "temperature", "Temperature (0 = greedy)")
+            top_k = setting(GENERATE, "top_k", "Top-k (0 = off)")
+            top_p = setting(GENERATE, "top_p", "Top-p")
+            penalty = setting(GENERATE, "repetition_penalty", "Repetition penalty")
             seed = gr.Number(value=-1, label="Seed (-1 = random)", precision=0)
         button = gr.Button("Generate", variant="primary")
         output = gr.Textbox(label="Generated text (continues the prompt)", lines=10)

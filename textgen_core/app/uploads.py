@@ -21,8 +21,8 @@ from pathlib import Path
 
 from textgen_core.config import DataConfig
 from textgen_core.errors import TextgenError
+from textgen_core.serve.settings import MB
 
-MB = 1024 * 1024
 SMALL_CORPUS_TOKENS = 50_000
 """Below this many training tokens the preview warns that results will be rough."""
 

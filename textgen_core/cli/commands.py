@@ -7,14 +7,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
+from textgen_core.app.settings import AppConfig
 from textgen_core.cli.data_flags import data_sources
+from textgen_core.cli.flags import settings
 from textgen_core.cli.train_flags import train_config
 from textgen_core.config import DataConfig, GenerateConfig
 from textgen_core.errors import TextgenError
+from textgen_core.serve.settings import ServeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -271,24 +273,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     from textgen_core.app.launch import launch
 
-    launch(args)
+    cfg = settings(args, AppConfig)
+    cfg.validate()
+    launch(cfg)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from textgen_core.serve.api import served_names
 
+    cfg = settings(args, ServeConfig)
+    cfg.validate()
     models = served_names(args.models)
     _quiet_libraries(True)
     from textgen_core.serve.server import serve
 
-    serve(
-        models,
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key or os.environ.get("TEXTGEN_API_KEY") or None,
-        max_batch=args.max_batch,
-        queue_size=args.queue_size,
-    )
+    serve(models, cfg, host=args.host, port=args.port)
     return 0
 
 

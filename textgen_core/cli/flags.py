@@ -3,7 +3,8 @@
 Each dataclass field is one flag: its name gives the flag (`lr` -> `--lr`, a
 nested `LoraConfig.r` -> `--lora-r`), its type the parser, its default the
 default, and its docstring the help. `field(metadata=...)` covers the few
-flags whose shape differs (`--no-merge`, comma lists, `0 = never`).
+flags whose shape differs (`--no-merge`, comma lists, `0 = never`), and the
+old names a renamed flag still answers to for one release (`aliases`).
 
 Written by hand rather than with jsonargparse or HfArgumentParser: those name
 nested fields `--data.chunk_size` / need `metadata={"help": ...}` on every
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 
@@ -107,6 +109,24 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, defaults=None) -> None
         text = (meta.get("help") or flag.help).rstrip(".")
         kwargs["help"] = (text + shown).replace("%", "%%")
         parser.add_argument(flag.name, **kwargs)
+        for old in meta.get("aliases", ()):
+            hidden = {**kwargs, "help": argparse.SUPPRESS, "action": _renamed(flag.name)}
+            parser.add_argument(old, **hidden)
+
+
+def _renamed(new: str) -> type[argparse.Action]:
+    """A flag's old name: it sets the same value, and says the new name."""
+
+    class OldName(argparse._StoreAction):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(
+                f"note: {option_string} is now {new}; the old name will be removed in a "
+                "later release",
+                file=sys.stderr,
+            )
+            super().__call__(parser, namespace, values, option_string)
+
+    return OldName
 
 
 def _default_at(obj, path: tuple[str, ...]):
@@ -132,6 +152,20 @@ def _parser_of(hint):
 
 def _shown(value) -> str:
     return ",".join(value) if isinstance(value, list) else str(value)
+
+
+def settings(args: argparse.Namespace, cls: type):
+    """The `cls` instance of the flags typed: each field typed, else its default."""
+    return _build(cls, given(args, cls))
+
+
+def _build(cls: type, values: dict):
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        inner = _dataclass_in(hints[name])
+        kwargs[name] = _build(inner, value) if inner and isinstance(value, dict) else value
+    return cls(**kwargs)
 
 
 def given(args: argparse.Namespace, cls: type) -> dict:

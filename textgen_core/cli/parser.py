@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from textgen_core.app.launch import add_app_flags
+from textgen_core.app.settings import AppConfig
 from textgen_core.cli.commands import (
     cmd_app,
     cmd_compare,
@@ -20,9 +20,11 @@ from textgen_core.cli.commands import (
     cmd_tune,
 )
 from textgen_core.cli.data_flags import add_doc_separator_flag
+from textgen_core.cli.flags import add_flags
 from textgen_core.cli.train_flags import add_train_flags
 from textgen_core.config import DataConfig, GenerateConfig
 from textgen_core.precision import DECODE_PRECISIONS
+from textgen_core.serve.settings import ServeConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,19 +195,7 @@ def _using_commands(sub) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="default %(default)s")
-    p.add_argument(
-        "--api-key",
-        metavar="KEY",
-        help="require `Authorization: Bearer KEY` (default: TEXTGEN_API_KEY); "
-        "required when --host is not a loopback address",
-    )
-    p.add_argument("--max-batch", type=int, default=8, help="requests decoded together, per model")
-    p.add_argument(
-        "--queue-size",
-        type=int,
-        default=256,
-        help="requests waiting at most (more: 429)",
-    )
+    add_flags(p, ServeConfig)  # a key is required when --host is not a loopback address
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
@@ -274,7 +264,7 @@ def _sharing_commands(sub) -> None:
     p.set_defaults(func=cmd_deploy_space)
 
     p = sub.add_parser("app", help="start the web app (the same as `python app.py`)")
-    add_app_flags(p)
+    add_flags(p, AppConfig)
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("demo", help="train and generate on the bundled Shakespeare corpus")

@@ -215,8 +215,9 @@ class _Api:
             raise self._unknown(name, f" ({exc})") from None
 
     async def _body(self, request: Request, kind):
+        raw = await read_limited(request, self.server.config.max_request_bytes)
         try:
-            data = json.loads(await request.body() or b"null")
+            data = json.loads(raw or b"null")
         except ValueError:
             raise ApiError(400, "body: not valid JSON; send a JSON object") from None
         return parse(kind, data)
@@ -273,6 +274,31 @@ class _Api:
         answer = fmt.chat(body.model, tokenizer, choices, body)
         self.metrics.counted(answer["usage"])
         return JSONResponse(answer)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request's body, or ApiError(413) as soon as it is known to be longer
+    than `limit` bytes: from its Content-Length before reading any of it, else
+    (a chunked upload) while it streams in, so a large body is never held whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit, f"{declared} bytes, more")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, "more")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int, size: str) -> ApiError:
+    return ApiError(
+        413,
+        f"body: {size} than this server takes ({limit} bytes, its --max-request-mb); "
+        "send a shorter request",
+        code="request_too_large",
+    )
 
 
 def _context(batcher: Batcher) -> int:

@@ -29,7 +29,9 @@ from textgen_core.generate.batched import Row, decode
 from textgen_core.generate.decode_weights import for_decoding
 from textgen_core.model.cache import ModelCache
 from textgen_core.precision import resolve_decode
+from textgen_core.serve.settings import ServeConfig
 
+_DEFAULTS = ServeConfig()
 _END = object()
 END = _END
 """What `Batcher.submit` puts on a request's sink once its row is decoded."""
@@ -53,10 +55,10 @@ class Batcher:
         model,
         tokenizer,
         *,
-        max_batch: int = 8,
+        max_batch: int = _DEFAULTS.max_batch,
         gap: float = 0.01,
         window: float = 0.05,
-        max_waiting: int = 256,
+        max_waiting: int = _DEFAULTS.queue_size,
         idle: float = 60.0,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
@@ -164,19 +166,14 @@ def _pieces(pieces: queue.SimpleQueue) -> Iterator[str]:
 
 
 class Server:
-    """The app's generation: models from `cache`, one `Batcher` per loaded model."""
+    """Generation for the app and the API: models from `cache`, one `Batcher`
+    per loaded model, batch and queue sizes and decoding precision from `config`."""
 
-    def __init__(
-        self,
-        cache: ModelCache | None = None,
-        *,
-        max_batch: int = 8,
-        max_waiting: int = 256,
-        precision: str = "auto",
-    ) -> None:
+    def __init__(self, cache: ModelCache | None = None, config: ServeConfig | None = None) -> None:
         self.cache = cache or ModelCache()
-        self.max_batch, self.max_waiting = max_batch, max_waiting
-        self.precision = resolve_decode(precision)  # bf16 / int8 weights on CPU (decode_weights)
+        self.config = config or ServeConfig()
+        # bf16 / int8 weights on CPU (generate/decode_weights.py)
+        self.precision = resolve_decode(self.config.decode.precision)
         self.on_batch: list = []
         """Functions called with the size of every batch of every model (metrics)."""
         self._batchers: dict[str, Batcher] = {}
@@ -190,8 +187,8 @@ class Server:
                 current = Batcher(
                     for_decoding(model, self.precision),
                     tokenizer,
-                    max_batch=self.max_batch,
-                    max_waiting=self.max_waiting,
+                    max_batch=self.config.max_batch,
+                    max_waiting=self.config.queue_size,
                 )
                 current.source = model
                 current.on_batch = self.on_batch  # the same list: observers added later count

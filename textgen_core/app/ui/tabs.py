@@ -5,12 +5,13 @@ from __future__ import annotations
 import gradio as gr
 
 from textgen_core.app.jobs import JobStore
+from textgen_core.app.settings import AppConfig
 from textgen_core.app.ui.compare_tab import compare_tab
 from textgen_core.app.ui.export_section import export_section
 from textgen_core.app.ui.forms import MODEL_HINT, setting
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
-from textgen_core.app.uploads import MB, UploadLimits
+from textgen_core.app.uploads import MB
 from textgen_core.config import DataConfig, GenerateConfig, TrainConfig, field_docs
 from textgen_core.model.cache import ModelCache
 from textgen_core.precision import TRAIN_PRECISIONS
@@ -171,21 +172,19 @@ def _publish_tab(h: Handlers):
 
 def build_app(
     store: JobStore,
+    cfg: AppConfig | None = None,
     *,
-    limits: UploadLimits | None = None,
     cache: ModelCache | None = None,
-    max_new_tokens: int = 512,
-    generate_concurrency: int = 16,
-    generate_batch: int = 8,
     server: Server | None = None,
-    precision: str = "auto",
 ) -> gr.Blocks:
-    """The Blocks app over `store` (jobs), `cache` (models) and the upload limits.
-    Up to `generate_concurrency` generation requests run at once (the rest wait
-    in the queue), decoded in batches of up to `generate_batch` per model
-    (in `server` when given: the app's /v1 API shares it, so both batch together)."""
-    limits = limits or UploadLimits()
-    server = server or Server(cache or ModelCache(), max_batch=generate_batch, precision=precision)
+    """The Blocks app over `store` (jobs) and `cache` (models), with the upload
+    limits and generation settings of `cfg`. Up to `cfg.generate_concurrency`
+    generation requests run at once (the rest wait in the queue), decoded in
+    batches (in `server` when given: the app's /v1 API shares it, so both batch
+    together)."""
+    cfg = cfg or AppConfig()
+    limits, max_new_tokens = cfg.upload_limits(), cfg.max_new_tokens
+    server = server or Server(cache, config=cfg.serve)
     h = Handlers(store, server, limits, max_new_tokens)
     with gr.Blocks(title="textgen") as app:
         gr.Markdown("# textgen\nFine-tune a small language model on your own text.")
@@ -193,7 +192,7 @@ def build_app(
         with gr.Tab("Train"):
             job_id = _train_tab(h, remembered, limits.max_file_bytes / MB)
         with gr.Tab("Generate") as generate_tab:
-            gen_model, refresh = _generate_tab(h, max_new_tokens, generate_concurrency)
+            gen_model, refresh = _generate_tab(h, max_new_tokens, cfg.generate_concurrency)
         with gr.Tab("Tune"):
             tune_tab(store, limits, limits.max_file_bytes / MB)
         with gr.Tab("Publish") as publish_tab:

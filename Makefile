@@ -1,16 +1,23 @@
-# One-word tasks. Each sets up .venv on first use (and again when requirements change).
+# One-word tasks. Each sets up .venv on first use (and again when requirements change):
+# `demo` and `app` install what running needs (requirements.txt); `test`, `lint` and
+# `bench` add the development tools (requirements-dev.txt: the test tools, and
+# llama-cpp-python, which pip builds from source the first time: ~5 minutes).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
 .PHONY: demo test lint app bench
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt -e .
+	$(PY) -m pip install -q -r requirements.txt -e .
 	touch $@
 
-demo: $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+demo: $(VENV)/.runtime
 	$(VENV)/bin/textgen demo
 
 test: $(VENV)/.installed lint
@@ -21,7 +28,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-app: $(VENV)/.installed
+app: $(VENV)/.runtime
 	$(PY) app.py
 
 bench: $(VENV)/.installed

@@ -6,13 +6,15 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+import sys
 
 import gguf
 import pytest
-from support.cli import textgen
+from support.cli import cli
 
 from textgen_core.errors import TextgenError
 from textgen_core.export.run import export
+from textgen_core.export.runtimes import LLAMA_CPP_MISSING
 
 
 def test_existing_output_needs_force(tiny_model, tmp_path):
@@ -97,15 +99,46 @@ def test_full_disk_leaves_nothing_under_the_final_name(tiny_model, tmp_path, mon
 
 def test_cli_bad_input_exits_2_with_one_line(tiny_model, tmp_path):
     (tmp_path / "taken.gguf").write_text("x")
-    result = textgen("export", tiny_model, "--to", "gguf", "--output", tmp_path / "taken.gguf")
+    result = cli("export", tiny_model, "--to", "gguf", "--output", tmp_path / "taken.gguf")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "taken.gguf: already exists; pass --force" in result.stderr
 
 
 def test_cli_quantize_must_fit_the_format(tiny_model, tmp_path):
-    result = textgen(
+    result = cli(
         "export", tiny_model, "--to", "onnx", "--output", tmp_path / "o", "--quantize", "q8_0"
     )
     assert result.returncode == 2
     assert "--quantize q8_0: --to onnx takes one of fp32, int8" in result.stderr
+
+
+def test_output_in_folders_that_do_not_exist_yet_creates_them(tiny_model, tmp_path):
+    target = tmp_path / "new_folder" / "inner" / "model.gguf"
+    result = cli("export", tiny_model, "--to", "gguf", "--output", target, "--no-parity")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes()[:4] == b"GGUF"
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        "Modelfile",
+        "export.json",
+        "model.gguf",
+    ]
+
+
+def test_output_under_a_file_is_refused_naming_the_file(tiny_model, tmp_path):
+    (tmp_path / "notes").write_text("keep me")
+    result = cli("export", tiny_model, "--to", "gguf", "--output", tmp_path / "notes" / "m.gguf")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'notes'} is a file, not a folder" in result.stderr
+    assert (tmp_path / "notes").read_text() == "keep me"
+
+
+def test_without_llama_cpp_the_export_says_how_to_install_it(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # `import llama_cpp` fails, as uninstalled
+    printed: list[str] = []
+    record = export(str(tiny_model), "gguf", tmp_path / "m.gguf", log=printed.append)
+    runtimes = record["parity"]["runtimes"]
+    assert runtimes["llama.cpp"] == {"skipped": LLAMA_CPP_MISSING}
+    assert 'pip install "textgen[llama]"' in LLAMA_CPP_MISSING
+    assert "perplexity" in runtimes["transformers (GGUF)"]  # the other runtime still measured
+    assert f"  llama.cpp: not measured ({LLAMA_CPP_MISSING})" in printed

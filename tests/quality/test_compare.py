@@ -41,7 +41,7 @@ def test_runs_with_different_learning_rates_differ_in_exactly_that_setting(two_r
 
 
 def test_compare_command_prints_the_table_and_writes_overlaid_curves(two_runs, tmp_path):
-    png = tmp_path / "curves.png"
+    png = tmp_path / "new_folder" / "curves.png"  # the folder is created
     done = textgen("compare", *two_runs, "--output", png)
     assert done.returncode == 0, done.stderr
     assert "settings that differ: lr" in done.stdout

@@ -1,13 +1,17 @@
-"""How tests drive the real `textgen` entry point: as a subprocess, like a user, and
-what textgen logs for the user while a test runs."""
+"""How tests drive the real `textgen` entry point: as a subprocess, like a user
+(`textgen`), or in this process (`cli`: the same `main(argv)`, its output and exit
+status captured) for checks of arguments that need no fresh interpreter; and what
+textgen logs for the user while a test runs (`logged`)."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from unittest import mock
 
 
 def textgen(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
@@ -19,6 +23,31 @@ def textgen(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def cli(*args, env=None) -> subprocess.CompletedProcess:
+    """`textgen ARGS...` run by `textgen_core.cli.main.main` in this process, with
+    `env` added to the environment meanwhile: the exit status and what it printed to
+    stdout and stderr, as `textgen` gives them. For checks that stop at the arguments
+    or the inputs (about a second each, where a subprocess costs an interpreter and
+    textgen's imports every time); a run that trains belongs in `textgen`."""
+    from textgen_core.cli.main import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("textgen_core")
+    saved = logger.level, logger.propagate, list(logger.handlers)
+    try:
+        with mock.patch.dict(os.environ, env or {}), redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse: usage errors and --help
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    finally:
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        logger.handlers[:] = saved[2]
+    return subprocess.CompletedProcess(["textgen", *argv], code, out.getvalue(), err.getvalue())
 
 
 @contextmanager

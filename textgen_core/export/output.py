@@ -15,13 +15,17 @@ from textgen_core.errors import TextgenError
 
 
 def check_target(path: Path, force: bool) -> None:
-    """Refuse to replace an existing file or folder unless `force`."""
+    """Refuse to replace an existing file or folder unless `force`, and a path under a
+    file; missing folders are fine (`atomic_path` creates them)."""
     if path.exists() and not force:
         raise TextgenError(
             f"--output {path}: already exists; pass --force to replace it, or choose another path"
         )
-    if not path.parent.exists():
-        raise TextgenError(f"--output {path}: the folder {path.parent} does not exist; create it")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise TextgenError(
+            f"--output {path}: {blocking} is a file, not a folder; choose another path"
+        )
 
 
 def _remove(path: Path) -> None:
@@ -43,6 +47,7 @@ def atomic_path(path: Path, *, force: bool) -> Iterator[Path]:
     """Yield a temporary path beside `path` to write a file or folder to; on
     success it replaces `path`, on any failure it is removed."""
     check_target(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)  # `--output new_folder/model.gguf` works
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     _remove(tmp)
     try:

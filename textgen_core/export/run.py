@@ -134,7 +134,7 @@ def measure_parity(source: Source, to: str, path: Path, quantize: str, record: d
         try:
             runtime = start()
         except ImportError as exc:
-            result["runtimes"][label] = {"skipped": f"{exc.name or exc} is not installed"}
+            result["runtimes"][label] = {"skipped": str(exc)}  # what is missing, and how to get it
             continue
         figures = parity.measure(
             reference, runtime, chunks, n_vocab, ref_ppl=ref_ppl, ref_text=ref_text

@@ -40,13 +40,22 @@ class Torch:
         return generate(self.model, self.tokenizer, prompt, cfg)[0]
 
 
+LLAMA_CPP_MISSING = (
+    'llama-cpp-python is not installed: pip install "textgen[llama]" (in a clone: '
+    'pip install ".[llama]"; built from source where PyPI has no wheel, a few minutes)'
+)
+
+
 class LlamaCpp:
     """A GGUF file in llama.cpp (llama-cpp-python), its own tokenizer and sampler."""
 
     name = "llama.cpp"
 
     def __init__(self, path: Path, context: int):
-        from llama_cpp import Llama
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # an optional extra: say how to get it
+            raise ImportError(LLAMA_CPP_MISSING, name="llama_cpp") from exc
 
         self.no_repack = "amx_int8" in cpu_flags()
         with _without_repacking() if self.no_repack else contextlib.nullcontext():

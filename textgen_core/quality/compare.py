@@ -163,6 +163,7 @@ def plot_curves(runs: list[Run], path: str | Path) -> Path:
     ax.legend(fontsize="small")
     fig.tight_layout()
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

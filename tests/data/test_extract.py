@@ -11,11 +11,16 @@ from support.documents import (
     docx_with_entity_bomb,
     encrypted_pdf,
     nested_html,
+    pdf_bomb,
+    pdf_with_looping_page_tree,
+    pdf_with_looping_xref,
     scanned_pdf,
+    text_pdf,
     truncated,
     words,
     write_epub,
     write_format,
+    zeros_zlib,
     zip_bomb,
 )
 
@@ -121,6 +126,29 @@ def test_hostile_documents_are_skipped_with_their_reason_and_the_rest_is_read(tm
         assert reason in reasons[name], (name, reasons[name])
     texts = {d.path.rsplit("/", 1)[-1]: d.text for d in corpus.documents}
     assert texts == {"nested.html": "deep text", good.name: "\n".join(PARAGRAPHS)}
+
+
+def test_a_pdf_bomb_and_a_looping_page_tree_cost_one_file_each_and_the_rest_is_read(tmp_path):
+    import zlib
+
+    assert zlib.decompress(zeros_zlib(32)) == bytes(32 << 20)  # the bomb's stream, at 32 MB
+    bomb = pdf_bomb(tmp_path / "bomb.pdf", megabytes=4096)  # past the worker's memory cap
+    assert bomb.stat().st_size < 20_000 and 4096 << 20 > Limits().memory_bytes
+    pdf_with_looping_page_tree(tmp_path / "tree.pdf")
+    pdf_with_looping_xref(tmp_path / "xref.pdf", "The table points back at itself.")
+    text_pdf(tmp_path / "plain.pdf", "A plain page.")
+    good = write_format(tmp_path, "docx", stem="good")
+    corpus = load_corpus([tmp_path])
+    reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in corpus.skipped}
+    assert set(reasons) == {"bomb.pdf", "tree.pdf"}
+    assert "inflates past 75 MB (a decompression bomb?)" in reasons["bomb.pdf"]
+    assert "damaged PDF" in reasons["tree.pdf"] and "cyclic" in reasons["tree.pdf"]
+    texts = {d.path.rsplit("/", 1)[-1]: d.text for d in corpus.documents}
+    assert texts == {
+        "xref.pdf": "The table points back at itself.",  # the loop is not followed twice
+        "plain.pdf": "A plain page.",
+        good.name: "\n".join(PARAGRAPHS),
+    }
 
 
 def test_deeply_nested_odt_is_refused_not_crashing_the_run(tmp_path):

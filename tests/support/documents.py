@@ -199,3 +199,83 @@ def scanned_pdf(path: Path) -> Path:
     pdf.rect(20, 20, 100, 60, style="F")
     pdf.output(str(path))
     return path
+
+
+# -- hostile PDFs, written byte by byte (a PDF library would refuse to write them) --------
+
+_PDF_FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+_PDF_PAGE = (
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+    b"/Resources << /Font << /F1 5 0 R >> >> >>"
+)
+
+
+def _pdf_stream(data: bytes, filters: bytes = b"") -> bytes:
+    return b"<< /Length %d %s>>\nstream\n" % (len(data), filters) + data + b"\nendstream"
+
+
+def _pdf_text(text: str) -> bytes:
+    return _pdf_stream(b"BT /F1 12 Tf 72 720 Td (%s) Tj ET" % text.encode())
+
+
+def raw_pdf(objects: dict[int, bytes], prev_xref_loop: bool = False) -> bytes:
+    """A PDF of `objects` (number -> body; 1 is the catalog) with a correct
+    cross-reference table; `prev_xref_loop`: the table's /Prev points back at itself."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = {}
+    for number in sorted(objects):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + objects[number] + b"\nendobj\n"
+    xref, size = len(out), max(objects) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets[n] for n in range(1, size))
+    prev = b" /Prev %d" % xref if prev_xref_loop else b""
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (size, prev, xref)
+    return bytes(out)
+
+
+def _one_page_pdf(contents: bytes, kids: bytes = b"3 0 R", **options) -> bytes:
+    catalog = b"<< /Type /Catalog /Pages 2 0 R >>"
+    pages = b"<< /Type /Pages /Kids [%s] /Count 1 >>" % kids
+    return raw_pdf({1: catalog, 2: pages, 3: _PDF_PAGE, 4: contents, 5: _PDF_FONT}, **options)
+
+
+def text_pdf(path: Path, text: str) -> Path:
+    """A one-page PDF showing `text` (as raw_pdf writes it)."""
+    path.write_bytes(_one_page_pdf(_pdf_text(text)))
+    return path
+
+
+def zeros_zlib(megabytes: int) -> bytes:
+    """A zlib stream that inflates to `megabytes` MB of zeros (a multiple of 16), about
+    a thousandth of that long: one compressed 16 MB block repeated (compressing the
+    gigabytes themselves would take minutes)."""
+    import zlib
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(bytes(16 << 20)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    end = zlib.compressobj(9, zlib.DEFLATED, -15).flush()  # an empty final block
+    adler = ((((megabytes << 20) % 65521) << 16) | 1).to_bytes(4, "big")  # adler32 of zeros
+    return b"\x78\xda" + block * (megabytes // 16) + end + adler
+
+
+def pdf_bomb(path: Path, megabytes: int = 4096) -> Path:
+    """A PDF of a few kB whose page content inflates to `megabytes` MB of zeros
+    (deflated twice: /Filter [/FlateDecode /FlateDecode])."""
+    import zlib
+
+    twice = zlib.compress(zeros_zlib(megabytes), 9)
+    path.write_bytes(_one_page_pdf(_pdf_stream(twice, b"/Filter [/FlateDecode /FlateDecode] ")))
+    return path
+
+
+def pdf_with_looping_page_tree(path: Path) -> Path:
+    """The page tree lists itself among its own pages."""
+    path.write_bytes(_one_page_pdf(_pdf_text("Round and round"), kids=b"3 0 R 2 0 R"))
+    return path
+
+
+def pdf_with_looping_xref(path: Path, text: str) -> Path:
+    """A PDF showing `text` whose cross-reference table names itself as the previous one."""
+    path.write_bytes(_one_page_pdf(_pdf_text(text), prev_xref_loop=True))
+    return path

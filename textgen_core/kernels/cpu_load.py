@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+STAT = Path("/proc/stat")
+"""The kernel's counters of each core's time since boot, by kind."""
+
 
 def _cpu_ticks() -> tuple[int, int, int] | None:
     """(idle ticks, all ticks, cores) summed over every core since boot, or
     None where there is no /proc/stat (not Linux)."""
     try:
-        lines = Path("/proc/stat").read_text().splitlines()
+        lines = STAT.read_text().splitlines()
     except OSError:
         return None
     # user nice system idle iowait irq softirq steal (guest time is inside user)

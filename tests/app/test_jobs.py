@@ -4,6 +4,7 @@ worker process."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -11,10 +12,12 @@ import time
 import pytest
 from support.runs import LEAN_CONFIG
 
+from textgen_core.app import worker
 from textgen_core.app.jobs import JobStore
 from textgen_core.app.uploads import UploadLimits
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError
+from textgen_core.model.loading import load_for_inference
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +72,14 @@ def test_job_runs_to_completion_and_its_state_survives_a_new_store(
     results = status["results"]
     assert results["test_perplexity"] < results["base_test_perplexity"]
     assert set(results["test_per_file"]) <= {f.name for f in files(corpus_dir)}
-    assert status["sample"] is not None
+    # The sample is the greedy text of the model at the last evaluation (step 6, the
+    # best: the saved model), not the message the worker shows when sampling fails.
+    run = tmp_path / "jobs" / job_id / "run"
+    best = json.loads((run / "results.json").read_text())["best_checkpoint"]
+    assert best.endswith("checkpoint-6")
+    model, _ = load_for_inference(str(run / "model"))
+    assert not status["sample"].startswith("(no sample")
+    assert status["sample"] == worker._sample(model, str(tiny_model))
     assert JobStore(tmp_path).status(job_id) == status  # all of it is on disk
     assert store.list_jobs()[0] == {
         "id": job_id,

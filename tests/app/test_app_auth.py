@@ -11,7 +11,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from support.servers import AppServer
 
 # Routes Gradio serves to anyone so the login page can work; none runs a
 # function or returns data (checked: user/token answer null, app_id a number,
@@ -57,10 +56,8 @@ def status(opener, url: str, method: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    server = AppServer(tmp_path_factory.mktemp("data"), "--auth", "ann:secret").start()
-    yield server
-    server.stop()
+def app(login_app):
+    return login_app
 
 
 def test_every_route_refuses_requests_without_the_login(app):

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 import pytest
-from gradio_client import Client, handle_file
-from support.servers import AppServer, metric
+from gradio_client import Client
+from support.servers import APP_LOGIN, metric
 from test_app_auth import PUBLIC as LOGIN_PAGE
 
-KEY = "ann:secret"
+KEY = APP_LOGIN
 # Served to anyone so the login page works: the routes tests/app/test_app_auth.py
 # lists (and says why each is harmless), plus Gradio's own frontend files and icons.
 PUBLIC = LOGIN_PAGE | {
@@ -46,13 +45,8 @@ PATH_PARAMETER_ROUTES = [
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    server = AppServer(tmp_path_factory.mktemp("data"), "--auth", KEY).start()
-    deadline = time.time() + 60  # /v1 is added right after Gradio's server starts
-    while httpx.get(server.url + "health").status_code != 200 and time.time() < deadline:
-        time.sleep(0.2)
-    yield server
-    server.stop()
+def app(login_app):
+    return login_app
 
 
 def status(url: str, method: str) -> int:
@@ -82,7 +76,9 @@ def test_every_route_refuses_a_stranger_with_401_or_403(app):
     assert open_routes == []
 
 
-def test_v1_needs_the_key_and_answers_the_same_text_as_the_generate_endpoint(app, tiny_model):
+def test_v1_needs_the_key_and_answers_the_same_text_as_the_generate_endpoint(
+    app, login_app_job, tiny_model
+):
     for key in ("wrong", "ann:guess"):
         stranger = openai.OpenAI(base_url=app.url + "v1", api_key=key, max_retries=0)
         with pytest.raises(openai.AuthenticationError):
@@ -102,7 +98,7 @@ def test_v1_needs_the_key_and_answers_the_same_text_as_the_generate_endpoint(app
         str(tiny_model), "Once upon a time", 20, 0, 50, 0.95, 1.1, -1, api_name="/generate"
     )
     assert answer.choices[0].text == expected
-    assert [m.id for m in client.models.list()] == []  # no model trained here yet
+    assert [m.id for m in client.models.list()] == [login_app_job]  # the app's one trained model
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="not/a-model-here", prompt="x")
 
@@ -122,25 +118,16 @@ def test_concurrent_requests_to_the_app_are_decoded_in_one_batch(app, tiny_model
     assert metric(metrics, 'textgen_batch_size_bucket{le="1.0"}') < batches  # some had company
 
 
-def test_models_trained_in_the_app_are_listed_and_served_by_job_id(app, tiny_model, corpus_dir):
+def test_models_trained_in_the_app_are_listed_and_served_by_job_id(app, login_app_job):
     page = Client(app.url, auth=tuple(KEY.split(":")), verbose=False)
-    uploads = [handle_file(str(f)) for f in sorted(corpus_dir.glob("*.txt"))[:4]]
-    job_id = page.predict(
-        uploads, str(tiny_model), 1, 8, 3e-3, 64, False, api_name="/start_training"
-    )
-    deadline = time.time() + 240
-    while (state := page.predict(job_id, api_name="/job_status")["state"]) in ("queued", "running"):
-        assert time.time() < deadline
-        time.sleep(1)
-    assert state == "completed"
     client = openai.OpenAI(base_url=app.url + "v1", api_key=KEY, max_retries=2)
-    assert [m.id for m in client.models.list()] == [job_id]
+    assert [m.id for m in client.models.list()] == [login_app_job]
     answer = client.completions.create(
-        model=job_id,
+        model=login_app_job,
         prompt="To be",
         max_tokens=8,
         temperature=0,
         extra_body={"repetition_penalty": 1.1},
     )
-    expected = page.predict(job_id, "To be", 8, 0, 50, 0.95, 1.1, -1, api_name="/generate")
+    expected = page.predict(login_app_job, "To be", 8, 0, 50, 0.95, 1.1, -1, api_name="/generate")
     assert answer.choices[0].text == expected

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+APP_LOGIN = "ann:secret"
+"""USER:PASS of the apps tests start behind a login (`--auth`)."""
 
 
 def free_port() -> int:
@@ -113,6 +115,7 @@ class AppServer(ServerProcess):
         self.data_dir = Path(data_dir)
         super().__init__(self.data_dir.parent / f"app-{port}.log", port)
         self.base, self.args = command, args
+        self.gradio_uploads = self.data_dir.parent / "gradio"
 
     def command(self):
         env = {
@@ -120,6 +123,7 @@ class AppServer(ServerProcess):
             "TEXTGEN_DATA_DIR": str(self.data_dir),
             "HF_HUB_OFFLINE": "1",
             "GRADIO_ANALYTICS_ENABLED": "False",
+            "GRADIO_TEMP_DIR": str(self.gradio_uploads),  # its own, not /tmp/gradio
         }
         if self.base is None:
             env = with_repo_path(env)

@@ -1,7 +1,7 @@
 """textgen: fine-tune a small language model on your own text, evaluate it honestly,
 and generate from it.
 
-The public API lives in the submodules; this file stays import-light so that
+The Python API is `textgen_core.api`; this file stays import-light so that
 `textgen --help` does not pull in torch.
 """
 

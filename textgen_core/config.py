@@ -271,7 +271,7 @@ class GenerateConfig:
     max_new_tokens: int = 100
     """Tokens to generate after the prompt."""
     temperature: float = 0.8
-    """Sampling temperature; 0 means greedy decoding."""
+    """Sampling temperature; 0 = greedy decoding."""
     top_k: int = 50
     """Sample only among the k most likely tokens (0 = no limit)."""
     top_p: float = 0.95
@@ -282,8 +282,8 @@ class GenerateConfig:
     """Seed for reproducible sampling."""
     num_return_sequences: int = 1
     """How many continuations to return."""
-    stop: list[str] = field(default_factory=list)
-    """Cut the text at the first of these strings."""
+    stop: list[str] = field(default_factory=list, metadata={"append": True, "metavar": "TEXT"})
+    """Cut the text at the first of these strings (repeatable)."""
 
     def validate(self) -> None:
         import math
@@ -322,3 +322,16 @@ class DecodeConfig:
     """Weights to decode from on CPU: bf16 (CPUs with AVX512_BF16 or AMX) or int8
     (dynamic quantization) decode faster from smaller weights; greedy output may
     differ slightly from fp32 (auto = fp32)."""
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 16
+    """Chunks scored together."""
+    memorization: bool = False
+    """Also report whether MODEL copies PATH, its training text: PATH is split as the
+    model's training run split it (its recorded settings, when MODEL is a run's model
+    or checkpoint folder), 32 held-out prompts are continued by 128 tokens and
+    compared with the training split. Costs 32x128 generated tokens (about a minute
+    for distilgpt2 on a laptop CPU) plus an index of the training tokens (seconds,
+    ~20 bytes a token)."""

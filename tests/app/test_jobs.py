@@ -194,3 +194,21 @@ def test_a_job_without_a_model_yet_is_named_as_such_not_sent_to_the_model_loader
     finally:
         store.cancel(job_id)
     assert handlers._model_path("alice/tiny-model") == "alice/tiny-model"  # not a job: a model
+
+
+def test_run_dir_finds_a_jobs_folder_from_its_state_alone(tmp_path, monkeypatch):
+    """Not from its whole status (losses, samples, results read and parsed)."""
+    from textgen_core.app.jobs import JobNotFinished, write_state
+    from textgen_core.run_folder import write_json
+
+    store = JobStore(tmp_path)
+    job_id = "20260101-120000-abc123"
+    folder = store.jobs / job_id
+    folder.mkdir(parents=True)
+    write_json(folder / "job.json", {"id": job_id, "config": {}, "files": [], "pid": None})
+    write_state(folder, "completed")
+    monkeypatch.setattr(store, "status", lambda _: pytest.fail("run_dir built a whole status"))
+    assert store.run_dir(job_id) == folder / "run"
+    write_state(folder, "failed", "boom")
+    with pytest.raises(JobNotFinished, match=f"job {job_id}: is failed"):
+        store.run_dir(job_id)

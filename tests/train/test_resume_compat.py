@@ -9,7 +9,7 @@ import pytest
 
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
-from textgen_core.train.report import RunPaths
+from textgen_core.run_folder import RunPaths
 from textgen_core.train.run import _resume_point
 
 

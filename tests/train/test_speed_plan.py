@@ -11,8 +11,8 @@ from support.runs import LEAN_CONFIG
 
 from textgen_core.config import DataConfig, TrainConfig, parse_duration
 from textgen_core.errors import TextgenError
+from textgen_core.run_folder import RunPaths
 from textgen_core.train import estimate
-from textgen_core.train.report import RunPaths
 from textgen_core.train.run import train
 from textgen_core.train.run_precision import run_precision
 

@@ -33,6 +33,7 @@ import zipfile
 from pathlib import Path
 
 from textgen_core.app.job_results import loss_curves, shown_results
+from textgen_core.app.settings import AppConfig
 from textgen_core.app.uploads import (
     StoredFile,
     UploadLimits,
@@ -44,7 +45,7 @@ from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.quality.samples import FILE as SAMPLES_FILE
 from textgen_core.quality.samples import read_samples
-from textgen_core.train.report import read_json, write_json
+from textgen_core.run_folder import read_json, write_json
 from textgen_core.train.results import RunResults
 
 STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
@@ -69,7 +70,7 @@ def data_dir() -> Path:
 class JobStore:
     """Create, start, watch, cancel and resume training jobs under `root`."""
 
-    def __init__(self, root: Path | None = None, *, max_running: int = 1) -> None:
+    def __init__(self, root: Path | None = None, *, max_running: int = AppConfig.max_jobs) -> None:
         self.root = Path(root) if root else data_dir()
         self.jobs = self.root / "jobs"
         self.downloads = self.root / "downloads"
@@ -179,11 +180,12 @@ class JobStore:
         return [j["id"] for j in self.list_jobs() if j["state"] in ACTIVE]
 
     def run_dir(self, job_id: str) -> Path:
-        """The output folder of a completed job."""
-        state = self.status(job_id)["state"]
+        """The output folder of a completed job (from its state alone)."""
+        folder = self._folder(job_id)
+        state = self._state(folder.name)["state"]
         if state != "completed":
-            raise JobNotFinished(f"job {job_id}: is {state}; only a completed job has a model")
-        return self._folder(job_id) / "run"
+            raise JobNotFinished(f"job {folder.name}: is {state}; only a completed job has a model")
+        return folder / "run"
 
     def model_zip(self, job_id: str) -> Path:
         """A zip of the job's model folder, card, results and loss plot (made once)."""

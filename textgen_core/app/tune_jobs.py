@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textgen_core.config import TrainConfig
-from textgen_core.train.report import read_json
+from textgen_core.run_folder import read_json
 
 
 def trials(run: Path) -> list[dict]:

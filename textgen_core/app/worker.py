@@ -21,7 +21,7 @@ from textgen_core import log
 from textgen_core.app.jobs import write_state
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
-from textgen_core.train.report import read_json, write_json
+from textgen_core.run_folder import RunPaths, read_json, write_json
 
 SAMPLE_TOKENS = 40
 """Length of the greedy sample written after each evaluation."""
@@ -145,7 +145,7 @@ def _train(folder: Path, cfg: TrainConfig) -> None:
         [folder / "uploads"],
         run,
         cfg,
-        resume=(run / "textgen_run.json").exists(),
+        resume=RunPaths(run).record.exists(),
         callbacks=[
             _progress_callback(
                 folder / "progress.json",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -14,11 +13,9 @@ from textgen_core.app.settings import AppConfig
 from textgen_core.cli.data_flags import data_sources
 from textgen_core.cli.flags import settings
 from textgen_core.cli.train_flags import train_config
-from textgen_core.config import DataConfig, GenerateConfig
+from textgen_core.config import DataConfig, DecodeConfig, EvalConfig, GenerateConfig
 from textgen_core.errors import TextgenError
 from textgen_core.serve.settings import ServeConfig
-
-logger = logging.getLogger(__name__)
 
 
 def _warn(message: str) -> None:
@@ -202,63 +199,23 @@ def cmd_deploy_space(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    DataConfig(chunk_size=args.chunk_size, doc_separator=args.doc_separator).validate()
+    data, cfg = settings(args, DataConfig), settings(args, EvalConfig)
+    data.validate()
     _quiet_libraries(True)
-    from textgen_core.data.file_table import file_rows, format_file_table
-    from textgen_core.data.ingest import load_corpus
-    from textgen_core.data.prepare import chunk_all, tokenize
-    from textgen_core.model.loading import load_for_inference
-    from textgen_core.train.evaluate import evaluate_loss
+    from textgen_core.train.eval_files import evaluate
 
-    corpus = load_corpus(args.paths, doc_separator=args.doc_separator)
-    for skipped in corpus.skipped:
-        logger.warning(f"warning: skipped {skipped.path}: {skipped.reason}")
-    model, tokenizer = load_for_inference(args.model, revision=args.revision)
-    from textgen_core.train.checkpoints import trained_step
-
-    tok = tokenize(corpus, tokenizer)
-    table = file_rows(corpus, tok.tokens_per_file())
-    logger.info(format_file_table(table))
-    result = evaluate_loss(
-        model,
-        chunk_all(tok, args.chunk_size, tokenizer.pad_token_id),
-        batch_size=args.batch_size,
-        files=tok.files,
-        every_file=True,
-    )
-    report = {
-        **result.to_dict(),
-        "step": trained_step(args.model),
-        "per_file": result.per_file,
-        "file_table": table,
-    }
-    if args.memorization:
-        from textgen_core.quality.memorization import memorization_on_files
-
-        report["memorization"] = memorization_on_files(
-            model, tokenizer, corpus, args.model, chunk_size=args.chunk_size
-        )
-    print(json.dumps(report))
+    print(json.dumps(evaluate(args.model, args.paths, data, cfg, revision=args.revision)))
     return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    cfg = GenerateConfig(
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty,
-        seed=args.seed,
-        num_return_sequences=args.num_return_sequences,
-        stop=args.stop or [],
-    )
+    cfg, decode = settings(args, GenerateConfig), settings(args, DecodeConfig)
     cfg.validate()
     _quiet_libraries(True)
     from textgen_core.generate.decode_weights import load_for_decoding
     from textgen_core.generate.sampling import generate, stream
 
-    model, tokenizer = load_for_decoding(args.model, args.precision, revision=args.revision)
+    model, tokenizer = load_for_decoding(args.model, decode.precision, revision=args.revision)
     if cfg.num_return_sequences == 1:
         print(args.prompt, end="", flush=True)
         for piece in stream(model, tokenizer, args.prompt, cfg):

@@ -3,18 +3,9 @@
 
 from __future__ import annotations
 
-import argparse
-
-from textgen_core.config import DataConfig, field_docs
+from textgen_core.config import DataConfig
 from textgen_core.data import hub_datasets
 from textgen_core.errors import TextgenError
-
-
-def add_doc_separator_flag(p: argparse.ArgumentParser) -> None:
-    """--doc-separator for commands that read files without training (eval)."""
-    p.add_argument(
-        "--doc-separator", metavar="STRING", help=field_docs(DataConfig)["doc_separator"]
-    )
 
 
 def data_sources(paths: list[str], data: DataConfig) -> list:

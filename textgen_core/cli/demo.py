@@ -68,7 +68,8 @@ def run_demo(output: str, *, model: str = "distilgpt2"):
     from textgen_core.generate.sampling import generate
     from textgen_core.model.loading import load_for_inference
     from textgen_core.quality.samples import format_samples, read_samples
-    from textgen_core.train.report import RunPaths, format_results
+    from textgen_core.run_folder import RunPaths
+    from textgen_core.train.report import format_results
     from textgen_core.train.run import train
 
     if not model.startswith("scratch:") and not hub_model_available(model):

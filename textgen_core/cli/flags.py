@@ -87,10 +87,15 @@ def _scalar(hint):
     return hint
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type, defaults=None) -> None:
-    """Add the flags of `cls` to `parser`; `defaults` (an instance) fills the help."""
+def add_flags(
+    parser: argparse.ArgumentParser, cls: type, defaults=None, only: tuple[str, ...] = ()
+) -> None:
+    """Add the flags of `cls` to `parser` (with `only`, those of these fields);
+    `defaults` (an instance) fills the help."""
     defaults = defaults if defaults is not None else cls()
     for flag in flags_of(cls):
+        if only and flag.dest not in only:
+            continue
         meta = flag.field.metadata
         kwargs: dict = {"dest": flag.dest, "default": argparse.SUPPRESS}
         shown = ""

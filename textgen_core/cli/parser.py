@@ -19,12 +19,13 @@ from textgen_core.cli.commands import (
     cmd_train,
     cmd_tune,
 )
-from textgen_core.cli.data_flags import add_doc_separator_flag
 from textgen_core.cli.flags import add_flags
 from textgen_core.cli.train_flags import add_train_flags
-from textgen_core.config import DataConfig, GenerateConfig
-from textgen_core.precision import DECODE_PRECISIONS
+from textgen_core.config import DataConfig, DecodeConfig, EvalConfig, GenerateConfig
 from textgen_core.serve.settings import ServeConfig
+
+EVAL_DATA_FLAGS = ("chunk_size", "doc_separator")
+"""The DataConfig fields `textgen eval` takes: how PATH is cut into chunks."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,43 +117,16 @@ def _using_commands(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--revision", help="branch, tag or commit of a Hub model")
-    p.add_argument("--chunk-size", type=int, default=DataConfig().chunk_size)
-    p.add_argument("--batch-size", type=int, default=16)
-    add_doc_separator_flag(p)
-    p.add_argument(
-        "--memorization",
-        action="store_true",
-        help="also report whether MODEL copies PATH, its training text: PATH is split as "
-        "the model's training run split it (its recorded settings, when MODEL is a run's "
-        "model or checkpoint folder), 32 held-out prompts are continued by 128 tokens and "
-        "compared with the training split. Costs 32x128 generated tokens (about a minute "
-        "for distilgpt2 on a laptop CPU) plus an index of the training tokens (seconds, "
-        "~20 bytes a token)",
-    )
+    add_flags(p, DataConfig, only=EVAL_DATA_FLAGS)
+    add_flags(p, EvalConfig)
     p.set_defaults(func=cmd_eval)
-
-    g = GenerateConfig()
 
     p = sub.add_parser("generate", help="generate text from a prompt")
     p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
     p.add_argument("--revision", help="branch, tag or commit of a Hub model")
     p.add_argument("--prompt", default="", help="text to continue (default: start fresh)")
-    p.add_argument("--max-new-tokens", type=int, default=g.max_new_tokens)
-    p.add_argument("--temperature", type=float, default=g.temperature, help="0 = greedy decoding")
-    p.add_argument("--top-k", type=int, default=g.top_k)
-    p.add_argument("--top-p", type=float, default=g.top_p)
-    p.add_argument("--repetition-penalty", type=float, default=g.repetition_penalty)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--num-return-sequences", type=int, default=g.num_return_sequences)
-    p.add_argument("--stop", action="append", metavar="TEXT", help="stop at this text (repeatable)")
-    p.add_argument(
-        "--precision",
-        choices=DECODE_PRECISIONS,
-        default="auto",
-        help="weights to decode from on CPU: bf16 (CPUs with AVX512_BF16 or AMX) or int8 "
-        "(dynamic quantization) decode faster from smaller weights; greedy output may "
-        "differ slightly from fp32 (default auto = fp32)",
-    )
+    add_flags(p, GenerateConfig)
+    add_flags(p, DecodeConfig)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser(

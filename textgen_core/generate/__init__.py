@@ -8,7 +8,7 @@ May import: `model`, `kernels`, `config`, `precision`, `errors`.
 
 
 def __getattr__(name: str):
-    # `from textgen_core.generate import generate` (the documented Python API).
+    # `from textgen_core.generate import generate` (the Python API before textgen_core.api).
     if name == "generate":
         from textgen_core.generate.sampling import generate
 

@@ -2,5 +2,5 @@
 `scratch:*` (`loading`), add the [PAD] token and vocabulary padding, wrap it in
 LoRA, and keep recently used models loaded (`cache`).
 
-May import: `textgen_core.config`, `textgen_core.errors`.
+May import: `textgen_core.config`, `run_folder`, `precision`, `errors`.
 """

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
+from textgen_core.run_folder import RUN_RECORD  # written by every training run at its root
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -25,7 +26,6 @@ TOKENIZER_FILES = (
     "tokenizer.model",
     "spiece.model",
 )
-RUN_RECORD = "textgen_run.json"  # written by every training run at its root
 PROBE = "The quick brown fox jumps over the lazy dog. 42\n"
 # A tokenizer may be a little smaller than the embedding matrix (textgen pads
 # the rows to a multiple of 64, other models pad more); one with less than

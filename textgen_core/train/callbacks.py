@@ -11,7 +11,8 @@ from pathlib import Path
 
 from transformers import ProgressCallback, TrainerCallback
 
-from textgen_core.train import distributed, report
+from textgen_core import run_folder
+from textgen_core.train import distributed
 
 
 class MetricsLog(TrainerCallback):
@@ -32,7 +33,7 @@ class MetricsLog(TrainerCallback):
         }
         values = {new: logs[old] for old, new in names.items() if old in (logs or {})}
         if "loss" in values or "val_loss" in values:
-            report.append_metrics(
+            run_folder.append_metrics(
                 self.path,
                 {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **values},
             )

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
+from textgen_core.run_folder import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -31,16 +32,6 @@ MARKER = "textgen_complete.json"
 REQUIRED = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
 WEIGHTS = ("model.safetensors", "adapter_model.safetensors")  # full model or LoRA adapter
 _NAME = re.compile(r"^checkpoint-(\d+)$")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file, fsync and rename, so readers see all or nothing."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def step_of(folder: Path) -> int:

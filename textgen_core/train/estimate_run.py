@@ -8,8 +8,8 @@ from __future__ import annotations
 import tempfile
 
 from textgen_core.config import TrainConfig
+from textgen_core.run_folder import RunPaths
 from textgen_core.train import estimate
-from textgen_core.train.report import RunPaths
 
 
 def estimate_run(paths, cfg: TrainConfig) -> estimate.Plan:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textgen_core.config import EvalConfig
 from textgen_core.data.prepare import IGNORE_INDEX
 from textgen_core.train import distributed
 
@@ -59,7 +60,7 @@ def evaluate_loss(
     model,
     dataset,
     *,
-    batch_size: int = 16,
+    batch_size: int = EvalConfig.batch_size,
     files: list[str] | None = None,
     progress: bool = False,
     every_file: bool = False,

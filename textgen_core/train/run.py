@@ -18,7 +18,7 @@ from transformers import (
     set_seed,
 )
 
-from textgen_core import log
+from textgen_core import log, run_folder
 from textgen_core.config import TrainConfig, parse_duration
 from textgen_core.data.file_table import file_rows, format_file_table, tokens_per_file
 from textgen_core.data.ingest import load_corpus
@@ -34,6 +34,7 @@ from textgen_core.model.loading import (
     parameter_counts,
 )
 from textgen_core.quality.samples import BASE_STEP, truncate_samples
+from textgen_core.run_folder import RunPaths
 from textgen_core.train import checkpoints, distributed, estimate, report, sample_callback
 from textgen_core.train import threads as cpu_threads
 from textgen_core.train.callbacks import (
@@ -42,7 +43,6 @@ from textgen_core.train.callbacks import (
 )
 from textgen_core.train.evaluate import EvalResult, evaluate_loss
 from textgen_core.train.model_card import render_model_card
-from textgen_core.train.report import RunPaths
 from textgen_core.train.results import RunResults
 from textgen_core.train.run_precision import legacy_precision, run_precision
 from textgen_core.train.trainer import _steps as trainer_steps
@@ -66,7 +66,7 @@ def _check_output(out: RunPaths, resume: bool) -> None:
 
 
 def _resume_point(out: RunPaths, record: dict, force: bool) -> Path | None:
-    saved = report.read_json(out.record) if out.record.exists() else record
+    saved = run_folder.read_json(out.record) if out.record.exists() else record
     saved.setdefault("processes", 1)  # recorded before runs could have several
     saved.setdefault("config", {}).setdefault("precision", legacy_precision())
     saved["config"] = _with_new_defaults(saved.get("config"))
@@ -94,7 +94,7 @@ def _resume_point(out: RunPaths, record: dict, force: bool) -> Path | None:
         )
         return None
     if distributed.is_main():
-        report.truncate_metrics(out.metrics, checkpoints.step_of(latest))
+        run_folder.truncate_metrics(out.metrics, checkpoints.step_of(latest))
         truncate_samples(out.samples, checkpoints.step_of(latest))
     return latest
 
@@ -206,7 +206,7 @@ def _plan(model, splits, cfg: TrainConfig, out: RunPaths, precision: str, checkp
     calibration = estimate.calibrate(model, splits, cfg, args, precision)
     planned = None
     if checkpoint is not None and cfg.time_budget and out.record.exists():
-        planned = report.read_json(out.record).get("planned_steps")
+        planned = run_folder.read_json(out.record).get("planned_steps")
     fixed = dataclasses.replace(cfg, time_budget=None) if planned else cfg
     plan = estimate.plan(calibration, fixed, planned or total, per_epoch, splits)
     if cfg.time_budget:
@@ -260,7 +260,7 @@ def _open_output(out: RunPaths, record: dict, fresh: bool) -> None:
     distributed.barrier()  # all processes have checked the output folder: now it may change
     if distributed.is_main():
         out.root.mkdir(parents=True, exist_ok=True)
-        report.write_json(out.record, record)
+        run_folder.write_json(out.record, record)
         if fresh:
             out.metrics.unlink(missing_ok=True)
             out.samples.unlink(missing_ok=True)
@@ -269,9 +269,9 @@ def _open_output(out: RunPaths, record: dict, fresh: bool) -> None:
 def _write_report(out: RunPaths, results: RunResults, cfg: TrainConfig) -> None:
     if not distributed.is_main():
         return
-    report.write_json(out.results, results.to_dict())
-    report.plot_losses(report.read_metrics(out.metrics), out.plot, title=cfg.model)
-    checkpoints.write_atomic(out.card, render_model_card(results, cfg.to_dict(), repo_id=None))
+    run_folder.write_json(out.results, results.to_dict())
+    report.plot_losses(run_folder.read_metrics(out.metrics), out.plot, title=cfg.model)
+    run_folder.write_atomic(out.card, render_model_card(results, cfg.to_dict(), repo_id=None))
 
 
 def save_model(model, tokenizer, folder: Path, cfg: TrainConfig, write: bool = True):
@@ -300,7 +300,9 @@ def save_model(model, tokenizer, folder: Path, cfg: TrainConfig, write: bool = T
 def _tokens_seen(checkpoint: Path | None) -> int:
     if checkpoint is None:
         return 0
-    return int(report.read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen", 0))
+    return int(
+        run_folder.read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen", 0)
+    )
 
 
 def _memorization(model, tokenizer, splits, cfg: TrainConfig) -> dict | None:

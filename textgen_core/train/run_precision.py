@@ -13,8 +13,7 @@ from __future__ import annotations
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.precision import resolve
-from textgen_core.train import report
-from textgen_core.train.report import RunPaths
+from textgen_core.run_folder import RunPaths, read_json
 
 
 def _device() -> str:
@@ -31,7 +30,7 @@ def legacy_precision() -> str:
 def recorded_precision(out: RunPaths) -> str | None:
     if not out.record.exists():
         return None
-    config = report.read_json(out.record).get("config", {})
+    config = read_json(out.record).get("config", {})
     return config.get("precision") or legacy_precision()
 
 

@@ -31,7 +31,7 @@ from textgen_core.train.callbacks import GracefulStop, LiveProgress, MetricsLog
 from textgen_core.train.evaluate import evaluate_loss
 
 if TYPE_CHECKING:
-    from textgen_core.train.report import RunPaths
+    from textgen_core.run_folder import RunPaths
 
 
 class TextgenTrainer(Trainer):

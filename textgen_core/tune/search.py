@@ -23,10 +23,9 @@ from pathlib import Path
 import optuna
 from transformers import TrainerCallback
 
-from textgen_core import log
+from textgen_core import log, run_folder
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
-from textgen_core.train import report
 from textgen_core.train.results import RunResults
 from textgen_core.train.run import score_on_test, train
 from textgen_core.tune.report import format_table, plot_history, trial_line, trial_rows, write_table
@@ -186,7 +185,7 @@ def tune(
             f"--output {out.root}: no trial finished; see the failure reasons in {out.table}"
         )
     best = study.best_trial
-    report.write_json(out.best_config, best.user_attrs["config"])
+    run_folder.write_json(out.best_config, best.user_attrs["config"])
     default_folder = _default_folder(study, out, base)
     if default_folder == out.default:
         _default_run(paths, out, base)
@@ -200,7 +199,7 @@ def tune(
         "best": _summary(best_results, out.trials / str(best.number)),
         "default": _summary(default, default_folder),
     }
-    report.write_json(out.results, summary)
+    run_folder.write_json(out.results, summary)
     return summary
 
 
@@ -317,7 +316,7 @@ def _scored(paths, folder: Path, base: TrainConfig) -> RunResults:
     results = RunResults.load(folder / "results.json")
     if results.test_loss is None:
         results = dataclasses.replace(results, **score_on_test(paths, folder / "model", base))
-        report.write_json(folder / "results.json", results.to_dict())
+        run_folder.write_json(folder / "results.json", results.to_dict())
     return results
 
 

@@ -76,7 +76,7 @@ def train_config(
     warmup=_TRAIN.warmup_ratio,
     seed=_TRAIN.seed,
     separator=None,
-    precision="auto",
+    precision=_TRAIN.precision,
     time_budget=None,
 ):
     """The TrainConfig of the form's (or the API's) values."""
@@ -96,7 +96,7 @@ def train_config(
             seed=seed,
             doc_separator=doc_separator(separator),
         ),
-        precision=precision or "auto",
+        precision=precision or _TRAIN.precision,
         time_budget=(time_budget or "").strip() or None,
     )
 

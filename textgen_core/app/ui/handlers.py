@@ -24,8 +24,8 @@ from textgen_core.app.ui.render import (
 from textgen_core.app.uploads import UploadLimits, preview
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.errors import TextgenError
+from textgen_core.run_folder import read_json
 from textgen_core.serve.batching import Server
-from textgen_core.train.report import read_json
 
 
 class Handlers:
@@ -90,7 +90,7 @@ class Handlers:
         warmup=None,
         seed=None,
         sep=None,
-        precision="auto",
+        precision=TrainConfig.precision,
         budget=None,
     ) -> str:
         if not files:

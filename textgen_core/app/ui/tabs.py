@@ -48,7 +48,7 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     with gr.Row():
         precision = gr.Dropdown(
             list(TRAIN_PRECISIONS),
-            value="auto",
+            value=TRAIN.precision,
             label="Precision",
             info="auto: bf16 where the CPU (AVX512_BF16/AMX) or GPU has it, else fp32",
         )

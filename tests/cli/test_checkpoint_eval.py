@@ -8,7 +8,7 @@ import json
 import shutil
 
 import pytest
-from support.cli import textgen
+from support.cli import cli, textgen
 
 from textgen_core.model.tokenizer_check import TOKENIZER_FILES
 
@@ -91,7 +91,7 @@ def test_folder_whose_tokenizer_cannot_be_the_models_is_refused_naming_it(
     for name in ("config.json", "model.safetensors"):
         shutil.copy(run / "checkpoints" / "checkpoint-2" / name, lone / name)
     for command in (["eval", lone, corpus_dir / "part00.txt"], ["generate", lone]):
-        done = textgen(*command)
+        done = cli(*command)
         assert done.returncode == 2, done.stderr
         assert str(lone) in done.stderr and "tokenizer" in done.stderr
         assert "embedding rows" in done.stderr and "model/ folder" in done.stderr

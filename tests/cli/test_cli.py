@@ -8,7 +8,7 @@ import os
 import shutil
 
 import pytest
-from support.cli import textgen
+from support.cli import cli, textgen
 from support.runs import LEAN
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(100)
@@ -92,13 +92,13 @@ def test_generate_streams_text_after_the_prompt_and_greedy_repeats(trained):
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(tmp_path, corpus_dir, args, message):
-    done = textgen("train", corpus_dir, "--output", tmp_path / "out", *args)
+    done = cli("train", corpus_dir, "--output", tmp_path / "out", *args)
     assert done.returncode == 2
     assert message in done.stderr
 
 
 def test_missing_path_exits_2_naming_it(tmp_path):
-    done = textgen("train", tmp_path / "nowhere", "--output", tmp_path / "out")
+    done = cli("train", tmp_path / "nowhere", "--output", tmp_path / "out")
     assert done.returncode == 2 and f"{tmp_path / 'nowhere'}: no such file" in done.stderr
 
 
@@ -107,9 +107,7 @@ def test_too_little_text_stops_before_loading_any_model(tmp_path, tiny_model):
     no_weights = tmp_path / "no_weights"  # would fail to load, if it were ever loaded
     shutil.copytree(tiny_model, no_weights)
     (no_weights / "model.safetensors").unlink()
-    done = textgen(
-        "train", tmp_path / "note.txt", "--output", tmp_path / "out", "--model", no_weights
-    )
+    done = cli("train", tmp_path / "note.txt", "--output", tmp_path / "out", "--model", no_weights)
     assert done.returncode == 2
     assert "corpus too small" in done.stderr and "at least 600 tokens" in done.stderr
     assert not (tmp_path / "out").exists()

@@ -9,7 +9,7 @@ import json
 
 import pytest
 from datasets import Dataset, DatasetDict
-from support.cli import textgen
+from support.cli import cli, textgen
 
 from textgen_core.config import DataConfig
 from textgen_core.data.hub_datasets import HubDataset
@@ -103,7 +103,7 @@ def test_train_on_a_dataset_records_it_and_reports_it_as_a_source(tmp_path, save
 
 def test_unknown_dataset_or_no_input_is_a_one_line_error(tmp_path, tiny_model):
     out = ["--output", tmp_path / "run", "--model", tiny_model]
-    done = textgen("train", *out, env={"HF_HUB_OFFLINE": "1"})
+    done = cli("train", *out)
     assert done.returncode == 2 and "give files or folders to train on, or --dataset" in done.stderr
     done = textgen("train", "--dataset", "nobody/no-such-data", *out, env={"HF_HUB_OFFLINE": "1"})
     assert done.returncode == 2

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.cli import textgen
+from support.cli import cli, textgen
 from support.hub_server import ALICE_TOKEN
 from support.models import build_tiny_model
 from support.space_runner import SpaceProcess, installed_closure, write_bundle
@@ -102,9 +102,9 @@ def test_redeploying_a_public_studio_without_public_makes_it_private_again(hub):
 
 
 def test_cli_refuses_a_public_studio_without_auth_and_a_malformed_login(hub):
-    no_login = textgen("deploy-space", "alice/studio", "--public")
-    bad_login = textgen("deploy-space", "alice/studio", "--public", "--auth", "ann")
-    stray_revision = textgen("deploy-space", "alice/studio", "--revision", "v1")
+    no_login = cli("deploy-space", "alice/studio", "--public")
+    bad_login = cli("deploy-space", "alice/studio", "--public", "--auth", "ann")
+    stray_revision = cli("deploy-space", "alice/studio", "--revision", "v1")
 
     assert no_login.returncode == 2 and "--auth USER:PASS" in no_login.stderr
     assert bad_login.returncode == 2 and "--auth: must be USER:PASS" in bad_login.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support.cli import textgen
+from support.cli import cli
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.quality import compare
@@ -42,7 +42,7 @@ def test_runs_with_different_learning_rates_differ_in_exactly_that_setting(two_r
 
 def test_compare_command_prints_the_table_and_writes_overlaid_curves(two_runs, tmp_path):
     png = tmp_path / "new_folder" / "curves.png"  # the folder is created
-    done = textgen("compare", *two_runs, "--output", png)
+    done = cli("compare", *two_runs, "--output", png)
     assert done.returncode == 0, done.stderr
     assert "settings that differ: lr" in done.stdout
     header = done.stdout.splitlines()[0].split()
@@ -61,6 +61,6 @@ def test_final_samples_line_up_by_prompt(two_runs):
 
 
 def test_a_folder_without_results_is_refused_with_its_name(tmp_path):
-    done = textgen("compare", tmp_path)
+    done = cli("compare", tmp_path)
     assert done.returncode == 2
     assert f"error: RUN_DIR {tmp_path}: no results.json there" in done.stderr

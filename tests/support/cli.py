@@ -13,15 +13,18 @@ import sys
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from unittest import mock
 
+from support.servers import with_repo_path
 
-def textgen(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
-    """`python -m textgen_core ARGS...` in a fresh interpreter, output captured."""
+
+def textgen(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
+    """`python -m textgen_core ARGS...` of this checkout in a fresh interpreter, output
+    captured."""
     return subprocess.run(
         [sys.executable, "-m", "textgen_core", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env=with_repo_path({**os.environ, **(env or {})}),
     )
 
 

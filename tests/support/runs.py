@@ -9,6 +9,7 @@ import sys
 
 from safetensors.torch import load_file
 
+from support.servers import with_repo_path
 from textgen_core.config import DataConfig, TrainConfig
 
 # The memorization report and the samples at each evaluation take about half of a
@@ -65,7 +66,7 @@ def cli_command(out, corpus, model, resume=False, extra=(), samples=False) -> li
 def cli_train(out, corpus, model, fault=None, resume=False, extra=(), env=(), samples=False):
     return subprocess.run(
         cli_command(out, corpus, model, resume, extra, samples),
-        env={**os.environ, "TEXTGEN_FAULT": fault or "", **dict(env)},
+        env=with_repo_path({**os.environ, "TEXTGEN_FAULT": fault or "", **dict(env)}),
         capture_output=True,
         text=True,
         timeout=600,

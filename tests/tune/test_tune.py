@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from support.cli import cli, textgen
 from support.runs import LEAN
 
 from textgen_core.config import DataConfig, TrainConfig
@@ -19,16 +17,6 @@ from textgen_core.tune import search as tune_module
 
 # A few steps per trial on the tiny model: the search machinery is under test, not the model.
 FAST = ["--epochs", "1", "--max-steps", "3", "--chunk-size", "64", "--quiet", *LEAN]
-
-
-def textgen(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "textgen_core", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
 
 
 def load(out: Path) -> optuna.Study:
@@ -200,7 +188,7 @@ def test_search_space_caps_the_device_batch_and_adds_lora_rank(tiny_model):
 
 def test_resuming_with_other_data_settings_is_refused(searched, corpus_dir, tiny_model):
     out, _, _ = searched
-    done = textgen(
+    done = cli(
         "tune",
         corpus_dir,
         "--output",

@@ -31,7 +31,7 @@ def uneven_corpus(tmp_path_factory):
     """48 documents of 150 to 1,550 characters: many chunks are part padding, so
     the two processes see different numbers of real tokens in a step, which is
     what a wrong loss normalisation across processes would get wrong."""
-    from runners import shakespeare
+    from support.models import shakespeare
 
     folder = tmp_path_factory.mktemp("uneven")
     text, start = shakespeare(), 0

@@ -131,3 +131,11 @@ def test_models_trained_in_the_app_are_listed_and_served_by_job_id(app, login_ap
     )
     expected = page.predict(login_app_job, "To be", 8, 0, 50, 0.95, 1.1, -1, api_name="/generate")
     assert answer.choices[0].text == expected
+
+
+def test_v1_on_the_app_refuses_a_body_over_max_request_mb_with_413(app):
+    body = b'{"model": "x", "prompt": "' + b"x" * (2 * 1024 * 1024) + b'"}'  # default limit: 1 MB
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    answer = httpx.post(app.url + "v1/completions", content=body, headers=headers, timeout=60)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "request_too_large"

@@ -19,6 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 APP_LOGIN = "ann:secret"
 """USER:PASS of the apps tests start behind a login (`--auth`)."""
+API_KEY = "sk-test-key"
+"""The --api-key of the `textgen serve` tests share (tests/serve/conftest.py)."""
 
 
 def free_port() -> int:

@@ -12,7 +12,8 @@ Requests from all clients for one model are decoded together (`batching.Batcher`
 so greedy text is the text `textgen generate` gives, and a seeded request
 draws from its own generator whoever shares its batch. Errors answer in
 OpenAI's shape with 400 (a bad field, named), 401 (no or a wrong key),
-404 (unknown model), 413 (prompt too long for the context) or 429 with
+404 (unknown model), 413 (prompt too long for the context, or a body over
+the server's `max_request_mb`, refused before it is read whole) or 429 with
 Retry-After (the model's waiting line is full).
 """
 

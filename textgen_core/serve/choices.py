@@ -42,7 +42,9 @@ def encode(tokenizer, prompt: str | list[int]) -> list[int]:
     starts from the start (or end-of-text) token."""
     if isinstance(prompt, list):
         if any(not 0 <= t < len(tokenizer) for t in prompt):
-            raise ApiError(400, f"prompt: token ids must be in [0, {len(tokenizer)})", "prompt")
+            raise ApiError(
+                400, f"prompt: token ids must be in [0, {len(tokenizer)})", param="prompt"
+            )
         ids = list(prompt)
     else:
         ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -50,7 +52,7 @@ def encode(tokenizer, prompt: str | list[int]) -> list[int]:
         start = tokenizer.bos_token_id
         start = start if start is not None else tokenizer.eos_token_id
         if start is None:
-            raise ApiError(400, "prompt: empty, and the model has no start token", "prompt")
+            raise ApiError(400, "prompt: empty, and the model has no start token", param="prompt")
         ids = [start]
     return ids
 

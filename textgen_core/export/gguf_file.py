@@ -1,40 +1,56 @@
-"""A GPT-2 model and its tokenizer as one GGUF file, written with `gguf` (llama.cpp's
-own writer), following llama.cpp's convert_hf_to_gguf.py for GPT-2: the same tensor
-names (gguf's TensorNameMap), Conv1D weights transposed, norms, biases and position
-embeddings kept in F32, the BPE tokenizer as tokens + merges + types, `gpt-2`
-pre-tokenizer, BOS/EOS.
+"""A model and its tokenizer as one GGUF file, written by llama.cpp's own converter
+(`converter`) from a Hugging Face folder that textgen prepares (`converter_input`):
+each family's tensor layout, its tokenizer (byte-level BPE with the family's
+pre-tokenizer, recognised by the converter from how the tokenizer splits a probe
+text; Gemma's SentencePiece) and its chat template (`tokenizer.chat_template`) come
+out as llama.cpp reads them. textgen wrote GPT-2 files with a writer of its own
+until more families came: the converter does for each family what that writer did
+for one, and is updated with the llama.cpp that reads its files.
 
 The vocabulary padding rows and `[PAD]` that textgen adds are left out of the file
 (`kept_vocab`): textgen never generates them (they are suppressed in its generation
 config), and llama.cpp's samplers ignore token types, so a token that is in the file
 can be sampled. Leaving them out is the only way no runtime can ever produce them.
+Only trailing ids can go: a pad token inside the tokenizer's own vocabulary (Qwen's
+`<|endoftext|>`, Gemma's `<pad>`) keeps its id, as a control token.
+
+Gemma needs its SentencePiece `tokenizer.model`. Without it the converter builds a
+BPE vocabulary from tokenizer.json, which tokenizes as textgen does but which
+llama.cpp decodes wrongly (measured: byte-fallback tokens come out as the text
+"<0xF0><0x93><0x80><0x80>" instead of the character they spell), so the export
+refuses rather than write a file that garbles rare characters.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
+from textgen_core.export import converter
+from textgen_core.model.loading import save_tokenizer
 
 QUANTIZE = {
     "f16": "half precision: about 2 bytes per weight; parity with textgen to 0.1%",
     "q8_0": "8-bit blocks: about half the size of f16 and faster on CPU; perplexity "
     "typically within 1-2%",
 }
-_TRANSPOSED = (".c_attn.weight", ".c_proj.weight", ".c_fc.weight")  # GPT-2's Conv1D layout
+SENTENCEPIECE = "tokenizer.model"
+_SENTENCEPIECE_FAMILIES = ("gemma3_text",)
 _GELU = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")  # ggml_gelu is the tanh approximation
 
 
 def check_architecture(model, name: str) -> None:
-    """GGUF's GPT-2 graph in llama.cpp: pre-norm blocks, tanh-GELU MLP, plain scaled
-    attention. Anything else would load and compute something different."""
+    """What llama.cpp's graph of the family cannot express. GPT-2's is pre-norm
+    blocks, a tanh-GELU MLP 4x wide and plain scaled attention; anything else would
+    load and compute something different."""
     config = model.config
+    if config.model_type == "gemma3_text":
+        _check_gemma(config, name)
     if config.model_type != "gpt2":
-        raise TextgenError(
-            f"{name}: GGUF export supports the GPT-2 architecture (distilgpt2, gpt2, "
-            f"scratch:*); this model is {config.model_type!r}. Use --to onnx instead"
-        )
+        return
     unsupported = []
     if config.activation_function not in _GELU:
         unsupported.append(f"activation_function={config.activation_function}")
@@ -43,11 +59,50 @@ def check_architecture(model, name: str) -> None:
             unsupported.append(f"{flag}=True")
     if not getattr(config, "scale_attn_weights", True):
         unsupported.append("scale_attn_weights=False")
+    if config.n_inner not in (None, 4 * config.n_embd):
+        unsupported.append(f"n_inner={config.n_inner}")
     if unsupported:
         raise TextgenError(
             f"{name}: llama.cpp's GPT-2 cannot express {', '.join(unsupported)}; "
             "use --to onnx instead"
         )
+
+
+def _check_gemma(config, name: str) -> None:
+    """llama.cpp scales Gemma 3's attention by 1/sqrt(head_dim), or by
+    1/sqrt(hidden_size / heads) when it has 62 layers (27B): the published models'
+    query_pre_attn_scalar."""
+    expected = config.head_dim
+    if config.num_hidden_layers == 62:
+        expected = config.hidden_size // config.num_attention_heads
+    if config.query_pre_attn_scalar != expected:
+        raise TextgenError(
+            f"{name}: llama.cpp's Gemma 3 scales attention by {expected}, this model by "
+            f"query_pre_attn_scalar={config.query_pre_attn_scalar}; use --to onnx instead"
+        )
+
+
+def check_tokenizer(tokenizer, model_type: str, name: str) -> None:
+    """Gemma's GGUF vocabulary is built from its SentencePiece model: refuse, naming
+    the file, when the tokenizer came without it (see the module docstring)."""
+    if model_type not in _SENTENCEPIECE_FAMILIES:
+        return
+    vocab_file = getattr(tokenizer, "vocab_file", None)
+    if not vocab_file or not Path(vocab_file).is_file():
+        raise TextgenError(
+            f"{name}: GGUF export of a {model_type} model needs the SentencePiece "
+            f"{SENTENCEPIECE} beside its tokenizer.json (llama.cpp builds Gemma's vocabulary "
+            f"from it), and this model's tokenizer has none. Copy {SENTENCEPIECE} from the "
+            "base model's repository (e.g. google/gemma-3-270m) into the model folder, or "
+            "use --to onnx"
+        )
+    try:
+        import sentencepiece  # noqa: F401  (llama.cpp's converter reads tokenizer.model with it)
+    except ImportError:
+        raise TextgenError(
+            f"{name}: GGUF export of a {model_type} model reads {SENTENCEPIECE} with the "
+            "sentencepiece package; install it: pip install sentencepiece==0.2.3"
+        ) from None
 
 
 def kept_vocab(model, tokenizer) -> int:
@@ -61,98 +116,93 @@ def kept_vocab(model, tokenizer) -> int:
     return min(n, len(tokenizer))
 
 
-def _merges(tokenizer) -> list[str]:
-    model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
-    if model.get("type") != "BPE":
-        raise TextgenError("tokenizer: GGUF's gpt2 tokenizer needs a byte-level BPE tokenizer")
-    return [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+def _weights(model, n_vocab: int) -> dict:
+    """The state dict with the embedding (and an untied LM head) cut to `n_vocab`
+    rows; a tied head is left out, standing on the embedding as in save_pretrained."""
+    head = model.get_output_embeddings()
+    vocab = {model.get_input_embeddings().weight.data_ptr()}
+    vocab |= {head.weight.data_ptr()} if head is not None else set()
+    weights, seen = {}, set()
+    for key, tensor in model.state_dict().items():
+        shared = tensor.data_ptr() in seen
+        seen.add(tensor.data_ptr())
+        if tensor.data_ptr() in vocab:
+            if shared:  # the tied head
+                continue
+            tensor = tensor[:n_vocab]
+        weights[key] = tensor.detach().contiguous()
+    return weights
 
 
-def _add_tokenizer(writer, tokenizer, n_vocab: int) -> None:
-    import gguf
-
-    tokens = tokenizer.convert_ids_to_tokens(list(range(n_vocab)))
-    if any(t is None for t in tokens):
-        missing = next(i for i, t in enumerate(tokens) if t is None)
-        raise TextgenError(f"tokenizer: token id {missing} has no text; the vocabulary has gaps")
-    special = {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
-    types = [
-        gguf.TokenType.CONTROL if token in special else gguf.TokenType.NORMAL for token in tokens
-    ]
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("gpt-2")
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(_merges(tokenizer))
-    for token_id, add in (
-        (tokenizer.bos_token_id, writer.add_bos_token_id),
-        (tokenizer.eos_token_id, writer.add_eos_token_id),
-    ):
-        if token_id is not None and token_id < n_vocab:
-            add(token_id)
-    if tokenizer.pad_token_id is not None and tokenizer.pad_token_id < n_vocab:
-        writer.add_pad_token_id(tokenizer.pad_token_id)
-    writer.add_add_bos_token(False)  # GPT-2 does not start a text with a BOS token
+def _config(model, n_vocab: int) -> dict:
+    config = model.config.to_dict()
+    config.pop("_name_or_path", None)  # a local path is nothing to publish in the file
+    config["vocab_size"] = n_vocab
+    config["architectures"] = [type(model).__name__]  # how the converter picks the family
+    for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        if isinstance(config.get(key), int) and config[key] >= n_vocab:
+            config[key] = None
+    if config["model_type"] == "gpt2":  # the converter reads GPT-2's context from n_ctx
+        config["n_ctx"] = model.config.n_positions
+    return config
 
 
-def _tensors(model, n_vocab: int, quantize: str):
-    """(gguf name, numpy data, ggml type) of every weight, as llama.cpp's converter
-    writes them."""
-    import gguf
-    import numpy as np
+def _trim_tokenizer_files(folder: Path, n_vocab: int) -> None:
+    """Drop the added tokens (`[PAD]`) whose ids are past the kept vocabulary, and
+    any special-token name that points at one. Where textgen prompts without the
+    tokenizer's special tokens (`PROMPT_SPECIAL_TOKENS`), the file says so too
+    (`tokenizer.ggml.add_bos_token` false): llama.cpp then reads a prompt as textgen
+    does, and a chat template still writes its own BOS."""
+    from textgen_core.generate.sampling import PROMPT_SPECIAL_TOKENS
 
-    qtype = {"f16": gguf.GGMLQuantizationType.F16, "q8_0": gguf.GGMLQuantizationType.Q8_0}
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GPT2, model.config.n_layer)
-    tied = model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
-    for name, tensor in model.state_dict().items():
-        if name.endswith((".attn.bias", ".attn.masked_bias")) or (
-            name == "lm_head.weight" and tied
-        ):
-            continue
-        data = tensor.detach().float().cpu().numpy()
-        if name.endswith(_TRANSPOSED):
-            data = np.ascontiguousarray(data.T)
-        if name in ("transformer.wte.weight", "lm_head.weight"):
-            data = np.ascontiguousarray(data[:n_vocab])
-        new = names.get_name(name, try_suffixes=(".weight", ".bias"))
-        if new is None:
-            raise TextgenError(f"GGUF export: no GGUF name for the weight {name}")
-        if data.ndim <= 1 or new.endswith("_norm.weight") or new.startswith("position_embd"):
-            yield new, data, gguf.GGMLQuantizationType.F32
-        else:
-            yield new, data, qtype[quantize]
+    path = folder / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    gone = {t["content"] for t in data["added_tokens"] if t["id"] >= n_vocab}
+    data["added_tokens"] = [t for t in data["added_tokens"] if t["id"] < n_vocab]
+    if not PROMPT_SPECIAL_TOKENS:
+        data["post_processor"] = None  # what would add a BOS (the converter reads it first)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    decoder = config.get("added_tokens_decoder", {})
+    config["added_tokens_decoder"] = {k: v for k, v in decoder.items() if int(k) < n_vocab}
+    for key, value in list(config.items()):
+        if key.endswith("_token") and value in gone:
+            del config[key]
+    if not PROMPT_SPECIAL_TOKENS:
+        config.update(add_bos_token=False, add_eos_token=False)
+    path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def converter_input(model, tokenizer, folder: Path, n_vocab: int) -> None:
+    """`model` (fp32) and `tokenizer` as the Hugging Face folder the converter reads,
+    cut to the first `n_vocab` token ids."""
+    from safetensors.torch import save_file
+
+    save_file(_weights(model, n_vocab), str(folder / "model.safetensors"), {"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(_config(model, n_vocab), indent=2))
+    save_tokenizer(tokenizer, folder)
+    _trim_tokenizer_files(folder, n_vocab)
 
 
 def write_gguf(model, tokenizer, path: Path, *, quantize: str = "f16", name: str = "") -> dict:
-    """Write `model` (GPT-2, fp32) and `tokenizer` to `path`; returns what was written."""
-    import gguf
-    import numpy as np
-
+    """Write `model` (fp32, a supported family) and `tokenizer` to `path`; returns
+    what was written."""
     if quantize not in QUANTIZE:
         raise TextgenError(f"--quantize {quantize}: GGUF takes one of {', '.join(QUANTIZE)}")
     check_architecture(model, name)
-    config = model.config
     n_vocab = kept_vocab(model, tokenizer)
-    writer = gguf.GGUFWriter(path, "gpt2")
-    writer.add_name(name or "textgen model")
-    writer.add_block_count(config.n_layer)
-    writer.add_context_length(config.n_positions)
-    writer.add_embedding_length(config.n_embd)
-    writer.add_feed_forward_length(config.n_inner or 4 * config.n_embd)
-    writer.add_head_count(config.n_head)
-    writer.add_layer_norm_eps(config.layer_norm_epsilon)
-    file_type = {"f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
-    writer.add_file_type(file_type[quantize])
-    _add_tokenizer(writer, tokenizer, n_vocab)
-    for tensor_name, data, qtype in _tensors(model, n_vocab, quantize):
-        if qtype == gguf.GGMLQuantizationType.F16:
-            writer.add_tensor(tensor_name, data.astype(np.float16))
-        elif qtype == gguf.GGMLQuantizationType.F32:
-            writer.add_tensor(tensor_name, data)
-        else:
-            writer.add_tensor(tensor_name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return {"vocab_in_file": n_vocab, "vocab_rows_in_model": config.vocab_size}
+    # The input folder sits beside the output: on its disk, and gone with it.
+    name = name or "textgen model"
+    with tempfile.TemporaryDirectory(prefix=".gguf-input-", dir=path.parent) as work:
+        # The converter reads the file's name metadata from its input folder's name.
+        folder = Path(work) / (re.sub(r"[^\w.-]+", "-", name).strip(".-") or "model")
+        folder.mkdir()
+        converter_input(model, tokenizer, folder, n_vocab)
+        converter.convert(folder, path, outtype=quantize, name=name)
+    return {
+        "vocab_in_file": n_vocab,
+        "vocab_rows_in_model": model.get_input_embeddings().weight.shape[0],
+        "chat_template": bool(getattr(tokenizer, "chat_template", None)),
+        "converter": f"llama.cpp convert_hf_to_gguf.py (llama-cpp-python {converter.LLAMA_CPP_PYTHON})",
+    }

@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
+from textgen_core.model.loading import save_tokenizer
 
 QUANTIZE = {
     "fp32": "full precision (the default): logits within 1e-4 of textgen's",
@@ -160,5 +161,5 @@ def write_onnx_folder(model, tokenizer, folder: Path, *, quantize: str = "fp32")
         files["int8"] = "onnx/model_quantized.onnx"
     model.config.save_pretrained(folder)
     model.generation_config.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_tokenizer(tokenizer, folder)
     return files

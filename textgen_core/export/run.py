@@ -9,8 +9,14 @@ from pathlib import Path
 
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
-from textgen_core.export import gguf_file, onnx_file, output, parity
-from textgen_core.export.source import Source, load_source, parity_chunks
+from textgen_core.export import converter, gguf_file, onnx_file, output, parity
+from textgen_core.export.source import (
+    Source,
+    check_family,
+    declared_model_type,
+    load_source,
+    parity_chunks,
+)
 
 FORMATS = {"gguf": gguf_file.QUANTIZE, "onnx": onnx_file.QUANTIZE}
 DEFAULT_QUANTIZE = {"gguf": "f16", "onnx": "fp32"}
@@ -51,9 +57,16 @@ def export(
     path = Path(path)
     for target in [path, *_sidecars(to, path)]:
         output.check_target(target, force)
-    source = load_source(name)
-    if to == "gguf":
-        gguf_file.check_architecture(source.model, name)
+    model_type = declared_model_type(name)
+    check_family(model_type, name)
+
+    def before_model(tokenizer) -> None:
+        if to == "gguf":
+            gguf_file.check_tokenizer(tokenizer, model_type, name)
+            converter.converter_dir()  # fetched once, before the model is loaded
+
+    source = load_source(name, before_model=before_model)
+    _check_loaded(source, to, name)
     log(f"exporting {name} to {path} ({to}, {quantize})")
     with output.atomic_path(path, force=force) as tmp:
         if to == "gguf":
@@ -78,6 +91,15 @@ def export(
     report = path.parent / REPORT if to == "gguf" else path / REPORT
     output.write_text(report, json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _check_loaded(source: Source, to: str, name: str) -> None:
+    """The checks that need the loaded model (scratch:* declares no family before)."""
+    model_type = source.model.config.model_type
+    check_family(model_type, name)
+    if to == "gguf":
+        gguf_file.check_tokenizer(source.tokenizer, model_type, name)
+        gguf_file.check_architecture(source.model, name)
 
 
 def _size(path: Path) -> int:
@@ -111,14 +133,14 @@ def _runtimes(to: str, path: Path, record: dict, context: int, never: list[int])
 
 
 def measure_parity(source: Source, to: str, path: Path, quantize: str, record: dict) -> dict:
-    from textgen_core.export.runtimes import Torch
+    from textgen_core.export import runtimes
     from textgen_core.model.loading import context_length
 
     model, tokenizer = source.model, source.tokenizer
     n_vocab = gguf_file.kept_vocab(model, tokenizer)
     never = sorted(set(model.generation_config.suppress_tokens or []))
     chunks, origin = parity_chunks(source, parity.PARITY_CHUNKS)
-    reference = Torch(model, tokenizer)
+    reference = runtimes.Torch(model, tokenizer)
     ref_text = reference.greedy(parity.PROMPT, parity.GREEDY_TOKENS)
     ref_ppl = parity.perplexity(reference, chunks, n_vocab)
     context = min(context_length(model), max(len(c) for c in chunks) + parity.GREEDY_TOKENS + 64)
@@ -133,8 +155,9 @@ def measure_parity(source: Source, to: str, path: Path, quantize: str, record: d
     for label, start in _runtimes(to, path, record, context, never):
         try:
             runtime = start()
-        except ImportError as exc:
-            result["runtimes"][label] = {"skipped": str(exc)}  # what is missing, and how to get it
+        except (ImportError, runtimes.Unsupported) as exc:
+            # what is missing and how to get it, or why this runtime cannot load the file
+            result["runtimes"][label] = {"skipped": str(exc)}
             continue
         figures = parity.measure(
             reference, runtime, chunks, n_vocab, ref_ppl=ref_ppl, ref_text=ref_text

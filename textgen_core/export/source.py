@@ -8,13 +8,17 @@ whose files are still there, else a passage of the bundled Shakespeare corpus.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
-from textgen_core.model.loading import SCRATCH_PREFIX, adapter_dir, load_for_inference
+from textgen_core.model.loading import SCRATCH_PREFIX, adapter_dir, load_model, load_tokenizer
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
+
+FAMILIES = ("gpt2", "llama", "qwen2", "qwen3", "gemma3_text")
+"""The model types textgen exports (GGUF and ONNX), each tested with parity measured."""
 
 
 @dataclass
@@ -67,13 +71,51 @@ def _check_folder(name: str, path: Path) -> None:
         )
 
 
-def load_source(name: str) -> Source:
-    """The model and tokenizer of MODEL, for export (fp32, eval mode)."""
+def check_family(model_type: str | None, name: str) -> None:
+    """Refuse a model type textgen does not export (None: not known yet)."""
+    if model_type is not None and model_type not in FAMILIES:
+        raise TextgenError(
+            f"{name}: textgen exports the model families {', '.join(FAMILIES)}; this model is "
+            f"{model_type!r}, which it does not export (it still trains, evaluates, generates "
+            "and serves through transformers)"
+        )
+
+
+def declared_model_type(name: str) -> str | None:
+    """The model_type MODEL's configuration declares, read before any weights load
+    (the base's for a LoRA adapter); None where it cannot be known yet (scratch:*,
+    an unreachable Hub id: loading then says why)."""
+    target, _ = _model_path(name)
+    if target.startswith(SCRATCH_PREFIX):
+        return None
+    adapter = adapter_dir(target)
+    if adapter is not None:
+        base = json.loads((adapter / "adapter_config.json").read_text())
+        return declared_model_type(base.get("base_model_name_or_path") or "")
+    config = Path(target) / "config.json"
+    if config.is_file():
+        return json.loads(config.read_text()).get("model_type")
+    if Path(target).exists() or not target:
+        return None
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(target).model_type
+    except (OSError, ValueError):
+        return None
+
+
+def load_source(name: str, *, before_model: Callable[[object], None] | None = None) -> Source:
+    """The model and tokenizer of MODEL, for export (fp32, eval mode);
+    `before_model(tokenizer)` runs between loading the tokenizer and the model."""
     target, run_dir = _model_path(name)
     if Path(target).is_dir():
         _check_folder(name, Path(target))
+    tokenizer = load_tokenizer(target)
+    if before_model is not None:
+        before_model(tokenizer)
     try:
-        model, tokenizer = load_for_inference(target)
+        model = load_model(target, tokenizer)
     except TextgenError as exc:
         if adapter_dir(target):
             raise TextgenError(

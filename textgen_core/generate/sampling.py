@@ -10,11 +10,17 @@ from textgen_core.errors import TextgenError
 from textgen_core.generate.decode_threads import decoding_threads
 from textgen_core.model.loading import context_length
 
+PROMPT_SPECIAL_TOKENS = False
+"""Whether a prompt is tokenized with the tokenizer's own special tokens (a BOS):
+textgen's training documents are tokenized without them, so prompts are too. A
+GGUF export records the same choice, so llama.cpp prompts the model alike."""
+
 
 def prompt_ids(model, tokenizer, prompt: str, cfg: GenerateConfig):
     import torch
 
-    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    tokens = tokenizer(prompt, add_special_tokens=PROMPT_SPECIAL_TOKENS, return_tensors="pt")
+    ids = tokens["input_ids"]
     if ids.shape[1] == 0:
         start = (
             tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id

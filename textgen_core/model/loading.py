@@ -75,6 +75,16 @@ def load_tokenizer(name: str, *, revision: str | None = None):
     return tokenizer
 
 
+def save_tokenizer(tokenizer, folder) -> None:
+    """`save_pretrained`, keeping a SentencePiece `tokenizer.model` beside
+    tokenizer.json: transformers 5 writes only the latter, and llama.cpp's converter
+    builds Gemma's GGUF vocabulary from the former (textgen export)."""
+    tokenizer.save_pretrained(folder)
+    vocab_file = getattr(tokenizer, "vocab_file", None)
+    if isinstance(vocab_file, str) and vocab_file.endswith(".model") and Path(vocab_file).is_file():
+        tokenizer.save_vocabulary(str(folder))  # copies it to folder/tokenizer.model
+
+
 def load_model(name: str, tokenizer, *, seed: int = 42, revision: str | None = None):
     """The causal LM of `name`, embeddings resized for the tokenizer."""
     import torch

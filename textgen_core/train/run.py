@@ -32,6 +32,7 @@ from textgen_core.model.loading import (
     load_model,
     load_tokenizer,
     parameter_counts,
+    save_tokenizer,
 )
 from textgen_core.quality.samples import BASE_STEP, truncate_samples
 from textgen_core.run_folder import RunPaths
@@ -283,17 +284,17 @@ def save_model(model, tokenizer, folder: Path, cfg: TrainConfig, write: bool = T
     if cfg.lora is None:
         if write:
             model.save_pretrained(folder)
-            tokenizer.save_pretrained(folder)
+            save_tokenizer(tokenizer, folder)
         return model
     if write:
         model.save_pretrained(folder / "adapter", save_embedding_layers=True)
-        tokenizer.save_pretrained(folder / "adapter")
+        save_tokenizer(tokenizer, folder / "adapter")
     if not cfg.lora.merge:
         return model
     merged = model.merge_and_unload()
     if write:
         merged.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_tokenizer(tokenizer, folder)
     return merged
 
 

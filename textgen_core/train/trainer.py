@@ -25,6 +25,7 @@ from textgen_core import log
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.kernels.lm_loss import trainer_compute_loss
+from textgen_core.model.loading import save_tokenizer
 from textgen_core.train import checkpoints, distributed, faults
 from textgen_core.train import threads as cpu_threads
 from textgen_core.train.callbacks import GracefulStop, LiveProgress, MetricsLog
@@ -83,7 +84,7 @@ class TextgenTrainer(Trainer):
             if not self.args.should_save:
                 return
             if self.tokenizer_to_save is not None:
-                self.tokenizer_to_save.save_pretrained(folder)
+                save_tokenizer(self.tokenizer_to_save, folder)
             faults.fault_point("before_marker", step)
             checkpoints.mark_complete(folder, **cpu_threads.current())
         except Exception as exc:

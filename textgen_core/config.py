@@ -40,6 +40,9 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+TRAIN_ON = ("answers", "all")
+"""Values of `--train-on`: the tokens of prompt/answer and chat data the loss is on."""
+
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
@@ -78,6 +81,15 @@ class DataConfig:
     """Its split."""
     text_column: str = "text"
     """Its text column."""
+    prompt_column: str = field(default="prompt", metadata={"metavar": "NAME"})
+    """The prompt column (or JSON field) of prompt/answer tables: a file or --dataset with
+    this column and --response-column is read as prompt and answer pairs."""
+    response_column: str = field(default="completion", metadata={"metavar": "NAME"})
+    """The answer column (or JSON field) of prompt/answer tables."""
+    train_on: str = field(default="answers", metadata={"choices": TRAIN_ON})
+    """Prompt/answer and chat data: answers trains on the answers only (completions,
+    assistant turns); all on every token, prompts too. Text files train on every
+    token either way; test and validation losses are over the answers."""
     doc_separator: str | None = field(default=None, metadata={"metavar": "STRING"})
     """Cut each file's text into documents at this string (e.g. `***` between
     poems), so the split by document can use them; default: one file, one document."""
@@ -87,6 +99,18 @@ class DataConfig:
             _require(bool(self.dataset.strip()), "--dataset", "give a dataset name or folder")
             _require(bool(self.dataset_split), "--dataset-split", "give a split name")
             _require(bool(self.text_column), "--text-column", "give a column name")
+        _require(bool(self.prompt_column), "--prompt-column", "give a column name")
+        _require(bool(self.response_column), "--response-column", "give a column name")
+        _require(
+            self.prompt_column != self.response_column,
+            "--prompt-column/--response-column",
+            f"name two different columns, got {self.prompt_column!r} twice",
+        )
+        _require(
+            self.train_on in TRAIN_ON,
+            "--train-on",
+            f"must be one of {', '.join(TRAIN_ON)}, got {self.train_on!r}",
+        )
         _require(
             self.doc_separator is None or bool(self.doc_separator.strip()),
             "--doc-separator",

@@ -12,10 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from textgen_core.data.chat_formats import TEXT, BadRow, Columns
 from textgen_core.data.decoding import decode, decode_blocks, read_blocks
 from textgen_core.errors import TextgenError
 
 TABLE_SUFFIXES = {".csv", ".jsonl", ".json", ".parquet"}
+_OTHER_FORMATS = (
+    "; prompt/answer tables have prompt+completion, instruction+output, messages or "
+    "conversations columns (name others with --prompt-column and --response-column)"
+)
 MEMBER_BLOCK_BYTES = 1 << 22
 
 
@@ -91,7 +96,10 @@ class Source:
     """An accepted file or dataset: how many documents it held when scanned, a
     digest of their texts (equal digests: equal documents), and what kind of
     file it is. Plain text is read again from disk each time it is iterated;
-    extracted documents and table rows are held as `texts`."""
+    extracted documents and table rows are held as `texts`. A table of
+    prompt/answer or chat data (`format` not "text") has conversations, not
+    documents: `documents` counts them and `iter_conversations` reads them
+    again."""
 
     path: str
     documents: int
@@ -102,8 +110,32 @@ class Source:
     texts: list[str] | None = None
     separator: str | None = None
     archive: str | None = None  # the zip holding this member
+    format: str = TEXT  # chat_formats: text, messages, sharegpt, prompt-completion, alpaca
+    columns: Columns | None = None  # where a prompt-completion table keeps its pairs
+
+    @property
+    def is_chat(self) -> bool:
+        return self.format != TEXT
+
+    def iter_conversations(self) -> Iterator[tuple[int, list[dict]]]:
+        """(row number, messages) of each usable row of a chat source."""
+        from textgen_core.data.conversations import conversations
+        from textgen_core.data.records import records
+
+        if not self.is_chat:
+            return
+        rows = (
+            self.dataset.records()
+            if self.dataset is not None
+            else records(Path(self.path), self.encoding)
+        )
+        for number, item in conversations(rows, self.format, self.columns or Columns()):
+            if not isinstance(item, BadRow):
+                yield number, item
 
     def iter_documents(self) -> Iterator[Document | FileDocument | MemberDocument]:
+        if self.is_chat:
+            return
         if self.dataset is not None:
             for _, text in self.dataset.texts():
                 yield Document(self.path, text)
@@ -165,7 +197,9 @@ def parquet_texts(path: Path) -> list[str]:
     try:
         schema = pq.read_schema(path)
         if "text" not in schema.names:
-            raise TextgenError(f"Parquet file has no 'text' column (columns: {schema.names})")
+            raise TextgenError(
+                f"Parquet file has no 'text' column (columns: {schema.names}){_OTHER_FORMATS}"
+            )
         values = pq.read_table(path, columns=["text"]).column("text").to_pylist()
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise TextgenError(f"damaged Parquet file ({exc})") from None
@@ -180,7 +214,9 @@ def table_texts(name: str, text: str) -> list[str]:
     if name.lower().endswith(".csv"):
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or "text" not in reader.fieldnames:
-            raise TextgenError(f"CSV has no 'text' column (columns: {reader.fieldnames})")
+            raise TextgenError(
+                f"CSV has no 'text' column (columns: {reader.fieldnames}){_OTHER_FORMATS}"
+            )
         return [t for t in (row["text"] or "" for row in reader) if t.strip()]
     texts = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -191,7 +227,7 @@ def table_texts(name: str, text: str) -> list[str]:
         except json.JSONDecodeError as exc:
             raise TextgenError(f"line {number} is not JSON ({exc.msg})") from None
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise TextgenError(f"line {number} has no string 'text' field")
+            raise TextgenError(f"line {number} has no string 'text' field{_OTHER_FORMATS}")
         if record["text"].strip():
             texts.append(record["text"])
     return texts

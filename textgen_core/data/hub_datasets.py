@@ -17,6 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from textgen_core.config import DataConfig
+from textgen_core.data import chat_formats
+from textgen_core.data.chat_formats import Columns
+from textgen_core.data.conversations import rows_label
 from textgen_core.errors import TextgenError
 
 _BATCH_ROWS = 1000
@@ -29,6 +32,12 @@ class HubDataset:
     config: str | None = None
     split: str = "train"
     column: str = "text"
+    columns: Columns = Columns()
+
+    @property
+    def format(self) -> str:
+        """chat_formats.detect of its columns: text, or a prompt/answer or chat format."""
+        return chat_formats.detect(self.load().column_names, self.columns)
 
     @property
     def label(self) -> str:
@@ -46,6 +55,15 @@ class HubDataset:
                 yield row, value
                 row += 1
 
+    def records(self) -> Iterator[tuple[int, dict]]:
+        """(row number, row as a dict) for every row."""
+        row = 0
+        for batch in self.load().iter(batch_size=_BATCH_ROWS):
+            names = list(batch)
+            for values in zip(*(batch[n] for n in names), strict=True):
+                yield row, dict(zip(names, values, strict=True))
+                row += 1
+
     def texts(self) -> Iterator[tuple[int, str]]:
         """(row number, text) of the rows with text."""
         return ((row, text) for row, text in self.rows() if text and not text.isspace())
@@ -54,6 +72,9 @@ class HubDataset:
         """(Source or None, [(what, why skipped)]) without keeping the texts."""
         from textgen_core.data.ingest import Source
 
+        fmt = self.format
+        if fmt != chat_formats.TEXT:
+            return self._scan_chat(fmt)
         outer, count, empty = hashlib.sha256(), 0, []
         for row, text in self.rows():
             if text and not text.isspace():
@@ -61,23 +82,29 @@ class HubDataset:
                 count += 1
             else:
                 empty.append(row)
-        skipped = [(_rows_label(self.label, empty), "empty or whitespace-only")] if empty else []
+        skipped = [(rows_label(self.label, empty), "empty or whitespace-only")] if empty else []
         if not count:
             return None, [(self.label, f"no text in column '{self.column}'")]
         return Source(self.label, count, outer.hexdigest(), dataset=self), skipped
+
+    def _scan_chat(self, fmt: str):
+        from textgen_core.data import conversations
+        from textgen_core.data.documents import Source
+
+        count, digest, skipped = conversations.scan(self.label, self.records(), fmt, self.columns)
+        if not count:
+            return None, [*skipped, (self.label, f"no usable {chat_formats.LABELS[fmt]} row")]
+        source = Source(self.label, count, digest, dataset=self, format=fmt, columns=self.columns)
+        return source, skipped
 
 
 def from_config(data: DataConfig) -> HubDataset | None:
     """The `dataset` setting as a source `ingest.load_corpus` reads, or None."""
     if data.dataset is None:
         return None
-    return HubDataset(data.dataset, data.dataset_config, data.dataset_split, data.text_column)
-
-
-def _rows_label(label: str, rows: list[int]) -> str:
-    shown = ", ".join(str(r) for r in rows[:5])
-    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-    return f"{label} row{'s' if len(rows) > 1 else ''} {shown}{more}"
+    return HubDataset(
+        data.dataset, data.dataset_config, data.dataset_split, data.text_column, Columns.of(data)
+    )
 
 
 @lru_cache(maxsize=4)
@@ -105,10 +132,13 @@ def _load(spec: HubDataset):
 
 
 def _check_column(spec: HubDataset, data) -> None:
+    if chat_formats.detect(data.column_names, spec.columns) != chat_formats.TEXT:
+        return  # prompt/answer or chat rows: each is checked as it is read
     if spec.column not in data.column_names:
         raise TextgenError(
             f"--text-column {spec.column}: {spec.label} has no such column "
-            f"(columns: {', '.join(data.column_names)})"
+            f"(columns: {', '.join(data.column_names)}); for prompt/answer pairs name their "
+            "columns with --prompt-column and --response-column"
         )
     dtype = getattr(data.features[spec.column], "dtype", None)
     if dtype not in ("string", "large_string"):

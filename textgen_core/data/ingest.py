@@ -7,6 +7,9 @@ them again when iterated, so a corpus of any size costs memory for one file
 (a plain text file: one block) at a time. Text extracted from documents (Word,
 PDF, EPUB...) and table rows are kept, since extracting again costs far more
 than the text takes. How one file is read is `scan.py`'s concern.
+
+Tables of prompt/answer or chat data are sources too, of conversations
+rather than documents (`Corpus.conversations`); `documents` holds the text.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from textgen_core.data.chat_formats import Columns, counted
 from textgen_core.data.documents import (  # noqa: F401 - the names ingest always offered
     TABLE_SUFFIXES,
     Document,
@@ -32,13 +36,14 @@ from textgen_core.errors import TextgenError
 
 
 class SourceDocuments(Sequence):
-    """The documents of scanned sources, read again on each iteration."""
+    """The documents of scanned sources, read again on each iteration
+    (`sources` also holds the tables of conversations, which have none)."""
 
     def __init__(self, sources: list[Source]):
         self.sources = sources
 
     def __len__(self) -> int:
-        return sum(s.documents for s in self.sources)
+        return sum(s.documents for s in self.sources if not s.is_chat)
 
     def __iter__(self) -> Iterator[Document | FileDocument]:
         for source in self.sources:
@@ -48,7 +53,7 @@ class SourceDocuments(Sequence):
         if isinstance(index, slice):
             return list(self)[index]
         index = range(len(self))[index]
-        for source in self.sources:
+        for source in (s for s in self.sources if not s.is_chat):
             if index < source.documents:
                 return next(d for i, d in enumerate(source.iter_documents()) if i == index)
             index -= source.documents
@@ -68,12 +73,24 @@ class Corpus:
     file_table: list[dict] = field(default_factory=list)
     """Filled in once the tokens are known (`file_table.file_rows`)."""
 
+    @property
+    def chat_sources(self) -> list[Source]:
+        """The sources of prompt/answer and chat data."""
+        return [s for s in getattr(self.documents, "sources", []) if s.is_chat]
+
+    def conversations(self) -> Iterator[tuple[str, int, list[dict]]]:
+        """(file, row number, messages) of every usable prompt/answer or chat row."""
+        for source in self.chat_sources:
+            for row, messages in source.iter_conversations():
+                yield source.path, row, messages
+
     def require_text(self) -> None:
-        if not self.documents:
+        if not self.documents and not self.chat_sources:
             raise TextgenError(
                 "no usable text: every file was skipped (reasons above); give text "
                 "files (any name), Word, OpenDocument, PDF, EPUB, HTML or subtitle files, "
-                "a .csv/.jsonl/.json/.parquet with a text column, or a .zip of these"
+                "a .csv/.jsonl/.json/.parquet with a text column or prompt/answer pairs, "
+                "or a .zip of these"
             )
 
     @property
@@ -103,7 +120,9 @@ class Corpus:
 
 def _kind(source: Source) -> str:
     if source.dataset is not None:
-        return "dataset"
+        return (
+            f"dataset, {counted(source.format, source.documents)}" if source.is_chat else "dataset"
+        )
     return source.kind
 
 
@@ -137,14 +156,23 @@ def _scan(entry, corpus_skipped: list[Skipped], options: ScanOptions) -> list[So
 
 
 def load_corpus(
-    paths: list, *, doc_separator: str | None = None, options: ScanOptions | None = None
+    paths: list,
+    *,
+    doc_separator: str | None = None,
+    options: ScanOptions | None = None,
+    columns: Columns | None = None,
 ) -> Corpus:
     """Scan every file under `paths` (and every `hub_datasets.HubDataset` among
     them); duplicates (same texts) are skipped. `doc_separator` cuts each
-    text into documents; `options` sets the caps of extraction and archives."""
+    text into documents; `columns` names the prompt and answer columns of
+    prompt/completion tables; `options` sets the caps of extraction and archives."""
+    import dataclasses
+
     options = options or ScanOptions()
     if doc_separator is not None:
-        options = ScanOptions(doc_separator, options.limits, options.archive_limits)
+        options = dataclasses.replace(options, doc_separator=doc_separator)
+    if columns is not None:
+        options = dataclasses.replace(options, columns=columns)
     for raw in paths:  # a missing path fails before anything is read
         if isinstance(raw, (str, Path)) and not Path(raw).exists():
             raise TextgenError(f"{raw}: no such file or folder; check the path")

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from textgen_core.data import archive
+from textgen_core.data import archive, chat_formats, conversations, records
+from textgen_core.data.chat_formats import Columns
 from textgen_core.data.decoding import (
     SNIFF_BYTES,
     NotUtf8,
@@ -50,6 +51,8 @@ class ScanOptions:
     """Time, memory and size caps of document extraction."""
     archive_limits: archive.ArchiveLimits = field(default_factory=archive.ArchiveLimits)
     """Caps on what a zip archive may unpack to."""
+    columns: Columns = field(default_factory=Columns)
+    """The prompt and answer columns of prompt/completion tables."""
 
 
 def _digest(blocks: Iterable[str], separator: str | None) -> tuple[int, str]:
@@ -99,15 +102,19 @@ def _extracted(path: str, found, separator: str | None) -> Source:
 _TABLE_KINDS = {".csv": "CSV table", ".jsonl": "JSON Lines", ".json": "JSON", ".parquet": "Parquet"}
 
 
-def _table_kind(name: str, rows: int) -> str:
+def _table_kind(name: str, rows: int, fmt: str = chat_formats.TEXT) -> str:
     what = _TABLE_KINDS[Path(name).suffix.lower()]
-    return f"{what}, {rows} text{'s' if rows != 1 else ''}"
+    return f"{what}, {chat_formats.counted(fmt, rows)}"
 
 
-def scan_file(path: Path, options: ScanOptions | None = None) -> list[Source]:
+def scan_file(
+    path: Path, options: ScanOptions | None = None, skipped: list[Skipped] | None = None
+) -> list[Source]:
     """The source of one file, in a list; TextgenError with the reason to
-    skip it, or `archive.IsArchive` for a zip to read member by member."""
+    skip it, or `archive.IsArchive` for a zip to read member by member. Rows
+    of a prompt/answer table that can't be used go to `skipped`."""
     options = options or ScanOptions()
+    skipped = [] if skipped is None else skipped
     with open(path, "rb") as f:
         head = f.read(_HEAD)
     module = registry.extractor_for(path, head)
@@ -115,7 +122,7 @@ def scan_file(path: Path, options: ScanOptions | None = None) -> list[Source]:
         found = registry.extract(path, module, options.limits)
         return [_extracted(str(path), found, options.doc_separator)]
     if path.suffix.lower() in TABLE_SUFFIXES:
-        return [_table_source(path)]
+        return [_table_source(path, options.columns, skipped)]
     if path.suffix.lower() == ".zip" or head.startswith(b"PK\x03\x04"):
         raise archive.IsArchive
     chunks = lambda: _file_chunks(path)  # noqa: E731
@@ -128,17 +135,31 @@ def scan_file(path: Path, options: ScanOptions | None = None) -> list[Source]:
     ]
 
 
-def _table_source(path: Path) -> Source:
-    encoding = None
-    if path.suffix.lower() == ".parquet":
-        texts = parquet_texts(path)
-    else:
+def _table_source(path: Path, names: Columns, skipped: list[Skipped]) -> Source:
+    encoding, text = None, None
+    if path.suffix.lower() != ".parquet":
         text, encoding = _table_text(path.read_bytes())
-        texts = table_texts(path.name, text)
+    fmt = chat_formats.detect(records.columns(path, text), names)
+    if fmt != chat_formats.TEXT:
+        return _chat_source(path, encoding, fmt, names, skipped)
+    texts = parquet_texts(path) if text is None else table_texts(path.name, text)
     kind = _table_kind(path.name, len(texts))
     return _nonempty(
         Source(str(path), len(texts), text_digest(texts), kind=kind, encoding=encoding)
     )
+
+
+def _chat_source(
+    path: Path, encoding: str | None, fmt: str, names: Columns, skipped: list[Skipped]
+) -> Source:
+    rows = records.records(path, encoding)
+    count, digest, bad = conversations.scan(str(path), rows, fmt, names)
+    if not count:
+        reasons = "; ".join(f"{what.removeprefix(str(path) + ' ')}: {why}" for what, why in bad)
+        raise TextgenError(f"{chat_formats.LABELS[fmt]} table with no usable row ({reasons})")
+    skipped.extend(Skipped(what, why) for what, why in bad)
+    kind = _table_kind(path.name, count, fmt)
+    return Source(str(path), count, digest, kind=kind, encoding=encoding, format=fmt, columns=names)
 
 
 def _file_chunks(path: Path):
@@ -180,7 +201,13 @@ def scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, options:
     if suffix == ".parquet":
         raise TextgenError("Parquet file inside an archive; unpack it and give the folder")
     if suffix in TABLE_SUFFIXES:
-        texts = table_texts(info.filename, _table_text(zf.read(info))[0])
+        text = _table_text(zf.read(info))[0]
+        fmt = chat_formats.detect(records.columns(Path(info.filename), text), options.columns)
+        if fmt != chat_formats.TEXT:
+            raise TextgenError(
+                f"{chat_formats.LABELS[fmt]} table inside an archive; unpack it and give the folder"
+            )
+        texts = table_texts(info.filename, text)
         kind = _table_kind(info.filename, len(texts))
         return _nonempty(Source(shown, len(texts), text_digest(texts), kind=kind, texts=texts))
     chunks = lambda: member_chunks(zf.filename, info.filename)  # noqa: E731
@@ -205,7 +232,7 @@ def scan_path(path: Path, options: ScanOptions, skipped: list[Skipped]) -> list[
     """Sources of one file, a zip archive's members included; what can't be
     read goes to `skipped` with its reason."""
     try:
-        return scan_file(path, options)
+        return scan_file(path, options, skipped)
     except archive.IsArchive:
         return archive.scan_zip(path, options.archive_limits, skipped, _member_scanner(options))
     except TextgenError as exc:

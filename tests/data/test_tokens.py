@@ -13,7 +13,7 @@ import pytest
 from support.models import shakespeare
 
 from textgen_core.data.ingest import Corpus, Document
-from textgen_core.data.tokens import _cuts_are_exact, _encoder, tokenize
+from textgen_core.data.tokens import _cuts_are_exact, encoder, tokenize
 from textgen_core.model.loading import load_tokenizer
 
 
@@ -25,7 +25,7 @@ def tokenizer():
 def test_fast_batch_encoding_gives_the_tokenizers_own_ids(tokenizer):
     texts = [shakespeare(), "Hello world", " [PAD] <|endoftext|>\r\n\tx"]
     expected = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    assert _encoder(tokenizer)(texts) == expected
+    assert encoder(tokenizer)(texts) == expected
 
 
 @pytest.mark.parametrize("batch_chars", [997, 5000, 1 << 22])
@@ -41,7 +41,7 @@ def test_long_documents_cut_into_pieces_give_the_whole_documents_tokens(tokenize
 
 
 def test_tokenizers_that_would_change_at_a_cut_are_not_cut(tokenizer):
-    encode = _encoder(tokenizer)
+    encode = encoder(tokenizer)
     assert _cuts_are_exact(encode, tokenizer)
 
     def prefix_space(texts):  # like a SentencePiece tokenizer: a piece's start differs

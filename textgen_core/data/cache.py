@@ -84,6 +84,8 @@ class DataCache:
             "test_fraction": cfg.test_fraction,
             "seed": cfg.seed,
         }
+        if getattr(corpus, "chat_sources", None):  # added only then: text entries keep their keys
+            settings["chat"] = {"template": tokenizer.chat_template, "train_on": cfg.train_on}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
 
     def load(self, key: str):
@@ -106,7 +108,9 @@ class DataCache:
             shutil.rmtree(folder, ignore_errors=True)
             return None
         os.utime(folder / "meta.json")  # most recently used
-        return Splits(*datasets, files=meta["files"], split_by=meta["split_by"])
+        return Splits(
+            *datasets, files=meta["files"], split_by=meta["split_by"], chat=meta.get("chat")
+        )
 
     def store(self, key: str, build: Callable[[Path], object]):
         """Run `build(folder)` (it writes the split files into `folder` and
@@ -172,6 +176,8 @@ def _write_meta(folder: Path, splits) -> None:
             os.fsync(f.fileno())
         sizes[name] = path.stat().st_size
     meta = {"files": splits.files, "split_by": splits.split_by, "sizes": sizes}
+    if splits.chat is not None:
+        meta["chat"] = splits.chat
     with open(folder / "meta.json", "w") as f:
         json.dump(meta, f)
         f.flush()

@@ -21,7 +21,9 @@ import numpy as np
 from datasets import Dataset
 
 from textgen_core.config import DataConfig
-from textgen_core.data import hub_datasets
+from textgen_core.data import chat_splits, hub_datasets
+from textgen_core.data.chat_formats import Columns
+from textgen_core.data.chat_tokens import ChatTokenized, tokenize_conversations
 from textgen_core.data.ingest import Corpus, load_corpus
 from textgen_core.data.splits import IGNORE_INDEX, SPLITS, Splits
 from textgen_core.data.tokens import Tokenized, tokenize
@@ -170,27 +172,61 @@ def _row_split(tok: Tokenized, cfg: DataConfig) -> np.ndarray:
     return labels
 
 
-def split(tok: Tokenized, cfg: DataConfig, pad_id: int, folder: Path | None = None) -> Splits:
+def split(
+    tok: Tokenized | None,
+    cfg: DataConfig,
+    pad_id: int,
+    folder: Path | None = None,
+    chat: ChatTokenized | None = None,
+) -> Splits:
     """Hold out test, then validation, and chunk each split; with `folder`,
-    the splits are written there as Arrow files and memory-mapped."""
+    the splits are written there as Arrow files and memory-mapped. `tok`
+    holds the text's tokens, `chat` the conversations' rows (either may be
+    None); conversation rows are as wide as the longest of them, or as the
+    chunks when there is text too."""
     sinks = [_Sink(folder, name) for name in SPLITS]
+    split_by = []
+    if tok is not None:
+        split_by.append(_split_text(tok, cfg, pad_id, sinks))
+    if chat is not None:
+        width = cfg.chunk_size if tok is not None else int(chat.lengths.max())
+        for k, columns in chat_splits.split_rows(chat, cfg, pad_id, width):
+            sinks[k].write(columns)
+        split_by.append("example")
+    files = tok.files if tok is not None else chat.files
+    return Splits(
+        *(sink.finish() for sink in sinks),
+        files=files,
+        split_by="+".join(split_by),
+        chat=_chat_summary(chat, cfg) if chat is not None else None,
+    )
+
+
+def _split_text(tok: Tokenized, cfg: DataConfig, pad_id: int, sinks: list[_Sink]) -> str:
+    """Chunks of the text into `sinks`; returns how the split was made."""
     by_document = _document_split(tok.lengths, cfg)
     if by_document is not None:
         for sink, docs in zip(sinks, by_document, strict=True):
             for columns in _row_batches(tok, docs, cfg.chunk_size, pad_id):
                 sink.write(columns)
-        split_by = "document"
-    else:
-        labels, row = _row_split(tok, cfg), 0
-        for columns in _row_batches(tok, range(len(tok.offsets) - 1), cfg.chunk_size, pad_id):
-            rows = len(columns["input_ids"])
-            part = labels[row : row + rows]
-            for k, sink in enumerate(sinks):
-                if (part == k).any():
-                    sink.write({name: col[part == k] for name, col in columns.items()})
-            row += rows
-        split_by = "token_range"
-    return Splits(*(sink.finish() for sink in sinks), files=tok.files, split_by=split_by)
+        return "document"
+    labels, row = _row_split(tok, cfg), 0
+    for columns in _row_batches(tok, range(len(tok.offsets) - 1), cfg.chunk_size, pad_id):
+        rows = len(columns["input_ids"])
+        part = labels[row : row + rows]
+        for k, sink in enumerate(sinks):
+            if (part == k).any():
+                sink.write({name: col[part == k] for name, col in columns.items()})
+        row += rows
+    return "token_range"
+
+
+def _chat_summary(chat: ChatTokenized, cfg: DataConfig) -> dict:
+    return {
+        "per_file": chat.stats(),
+        "left_out": [list(item) for item in chat.left_out],
+        "train_on": cfg.train_on,
+    }
 
 
 def chunk_all(tok: Tokenized, chunk_size: int, pad_id: int) -> Dataset:
@@ -213,28 +249,48 @@ def _check_dataset_loaded(corpus: Corpus, cfg: DataConfig) -> None:
         )
 
 
+def tokenize_all(corpus: Corpus, tokenizer, cfg: DataConfig):
+    """(text tokens or None, conversation rows or None) of a corpus."""
+    tok = tokenize(corpus, tokenizer) if len(corpus.documents) else None
+    chat = None
+    if corpus.chat_sources:
+        if not getattr(tokenizer, "chat_template", None):
+            raise TextgenError(
+                "prompt/answer and chat data are rendered with a chat template, and this "
+                "tokenizer has none; give it one (textgen train adds its minimal template)"
+            )
+        chat = tokenize_conversations(corpus, tokenizer, cfg.chunk_size)
+        if not chat.conversations:
+            reasons = sorted({why for _, _, why in chat.left_out})
+            raise TextgenError(f"no usable prompt/answer example: {'; '.join(reasons)}")
+    return tok, chat
+
+
 def make_splits(corpus: Corpus, tokenizer, cfg: DataConfig, *, cache="default") -> Splits:
-    """Documents -> splits. Prepared splits are kept in the data cache
-    (`data_cache.DataCache.default()` unless `cache` is given; None: no
-    cache) and reused while the texts, tokenizer and settings are the same."""
+    """Documents and conversations -> splits. Prepared splits are kept in the
+    data cache (`data_cache.DataCache.default()` unless `cache` is given;
+    None: no cache) and reused while the texts, tokenizer and settings are
+    the same."""
     from textgen_core.data.cache import DataCache
 
     cfg.validate()
     _check_dataset_loaded(corpus, cfg)
     corpus.require_text()
     cache = DataCache.default() if cache == "default" else cache
+    pad_id = tokenizer.pad_token_id
     if cache is None:
-        return split(tokenize(corpus, tokenizer), cfg, tokenizer.pad_token_id)
+        tok, chat = tokenize_all(corpus, tokenizer, cfg)
+        return split(tok, cfg, pad_id, chat=chat)
     key = cache.key(corpus, tokenizer, cfg)
     hit = cache.load(key)
     if hit is not None:
         return hit
-    tok = tokenize(corpus, tokenizer)
-    return cache.store(key, lambda folder: split(tok, cfg, tokenizer.pad_token_id, folder))
+    tok, chat = tokenize_all(corpus, tokenizer, cfg)
+    return cache.store(key, lambda folder: split(tok, cfg, pad_id, folder, chat))
 
 
 def prepare(paths: list, tokenizer, cfg: DataConfig, *, cache="default") -> tuple[Corpus, Splits]:
     """Files -> splits, the whole data pipeline in one call."""
     cfg.validate()
-    corpus = load_corpus(paths, doc_separator=cfg.doc_separator)
+    corpus = load_corpus(paths, doc_separator=cfg.doc_separator, columns=Columns.of(cfg))
     return corpus, make_splits(corpus, tokenizer, cfg, cache=cache)

@@ -16,7 +16,12 @@ class Splits:
     validation: Dataset
     test: Dataset
     files: list[str]
-    split_by: str  # "document" or "token_range"
+    split_by: (
+        str  # "document" or "token_range" (text), "example" (conversations), or both joined by +
+    )
+    chat: dict | None = None
+    """With prompt/answer or chat data: `per_file` {path: {examples, prompt_tokens,
+    answer_tokens, cut_rows}}, `left_out` [[path, row, reason]] and `train_on`."""
 
     def tokens(self, name: str) -> int:
         """Real (non-pad) tokens in a split."""

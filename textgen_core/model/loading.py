@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
+from textgen_core.model.chat_template import stop_ids
 from textgen_core.model.offline_tokenizers import gpt2_tokenizer_dir
 from textgen_core.model.tokenizer_check import check_tokenizer, tokenizer_source
 
@@ -215,7 +216,8 @@ def _resize_embeddings(model, size: int) -> None:
 
 def prepare_for_tokenizer(model, tokenizer) -> None:
     """Resize embeddings for the tokenizer (padded to a multiple of 64), and
-    record pad/eos ids and the never-produced ids in the configs."""
+    record pad/eos ids (and the chat template's end of turn) and the
+    never-produced ids in the configs."""
     rows = model.get_input_embeddings().weight.shape[0]
     if rows < len(tokenizer) or rows % PAD_MULTIPLE:
         _resize_embeddings(model, len(tokenizer))
@@ -223,7 +225,8 @@ def prepare_for_tokenizer(model, tokenizer) -> None:
     model.config.pad_token_id = tokenizer.pad_token_id
     gen = model.generation_config
     gen.pad_token_id = tokenizer.pad_token_id
-    gen.eos_token_id = tokenizer.eos_token_id
+    stop = stop_ids(tokenizer)  # with a chat template, its end of turn too
+    gen.eos_token_id = stop[0] if len(stop) == 1 else stop or None
     gen.bos_token_id = tokenizer.bos_token_id
     never = set(range(len(tokenizer), vocab))
     if tokenizer.pad_token_id != tokenizer.eos_token_id:

@@ -150,9 +150,12 @@ def _write_cache(key: str, calibration: Calibration) -> None:
 def _batch(dataset, rows: int):
     import torch
 
+    from textgen_core.train.batches import trim_padding
+
     n = min(rows, len(dataset))
     cols = dataset[:n]
-    return {k: torch.as_tensor(cols[k]) for k in ("input_ids", "attention_mask", "labels")}
+    keys = ("input_ids", "attention_mask", "labels")
+    return trim_padding({k: torch.as_tensor(cols[k]) for k in keys})
 
 
 def time_training_step(

@@ -18,6 +18,7 @@ import numpy as np
 from textgen_core.config import EvalConfig
 from textgen_core.data.prepare import IGNORE_INDEX
 from textgen_core.train import distributed
+from textgen_core.train.batches import trim_padding
 
 
 def perplexity(loss: float) -> float:
@@ -117,7 +118,7 @@ def _loss_sums(model, dataset, batch_size: int, n_files: int, progress: bool) ->
     show = progress and distributed.is_main()
     with torch.inference_mode():
         for start in tqdm(batches, desc="Evaluating", disable=not show, leave=False):
-            batch = data[start : start + batch_size]
+            batch = trim_padding(data[start : start + batch_size])
             ids, mask, labels = (batch[k].to(device) for k in columns[:3])
             losses, counted = _token_losses(model, ids, mask, labels)
             total += float(losses.sum(dtype=torch.float64))

@@ -20,11 +20,19 @@ from transformers import (
 
 from textgen_core import log, run_folder
 from textgen_core.config import TrainConfig, parse_duration
-from textgen_core.data.file_table import file_rows, format_file_table, tokens_per_file
+from textgen_core.data.chat_formats import Columns
+from textgen_core.data.file_table import (
+    cut_note,
+    file_rows,
+    format_file_table,
+    left_out,
+    tokens_per_file,
+)
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
 from textgen_core.errors import TextgenError
 from textgen_core.kernels.memory import reuse_freed_memory
+from textgen_core.model.chat_template import ensure_chat_template
 from textgen_core.model.loading import (
     apply_lora,
     freeze_embeddings,
@@ -220,17 +228,27 @@ def _plan(model, splits, cfg: TrainConfig, out: RunPaths, precision: str, checkp
 
 def prepare_data(paths, cfg: TrainConfig, *, name_skipped: bool = True):
     """(corpus, tokenizer, splits) of the files under `paths`, skipped files
-    named in a warning. Every process of a distributed run prepares the same
-    seeded splits (from the data cache when it holds them)."""
-    corpus = load_corpus(paths, doc_separator=cfg.data.doc_separator)
-    for skipped in corpus.skipped if name_skipped else ():
-        logger.warning(f"warning: skipped {skipped.path}: {skipped.reason}")
+    (and prompt/answer rows) named in a warning. Every process of a
+    distributed run prepares the same seeded splits (from the data cache when
+    it holds them). With prompt/answer or chat data, a tokenizer without a
+    chat template gets textgen's minimal one (model.chat_template)."""
+    corpus = load_corpus(paths, doc_separator=cfg.data.doc_separator, columns=Columns.of(cfg.data))
     corpus.require_text()
     tokenizer = load_tokenizer(cfg.model, revision=cfg.revision)
+    if corpus.chat_sources and ensure_chat_template(tokenizer) and name_skipped:
+        logger.info(
+            f"{cfg.model} has no chat template: prompt/answer data is rendered with "
+            "textgen's minimal one (ChatML), saved with the model"
+        )
     splits = make_splits(corpus, tokenizer, cfg.data)
-    corpus.file_table = file_rows(
-        corpus, dict(zip(splits.files, tokens_per_file(splits), strict=True))
-    )
+    corpus.skipped.extend(left_out(splits.chat))
+    for skipped in corpus.skipped if name_skipped else ():
+        logger.warning(f"warning: skipped {skipped.path}: {skipped.reason}")
+    note = cut_note(splits.chat, cfg.data.chunk_size)
+    if note and name_skipped:
+        logger.warning(f"warning: {note}")
+    tokens = dict(zip(splits.files, tokens_per_file(splits), strict=True))
+    corpus.file_table = file_rows(corpus, tokens, splits.chat)
     if name_skipped:
         logger.info(format_file_table(corpus.file_table))
     return corpus, tokenizer, splits

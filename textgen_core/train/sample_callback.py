@@ -15,8 +15,10 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from textgen_core.config import GenerateConfig, TrainConfig
+from textgen_core.data.splits import IGNORE_INDEX
 from textgen_core.errors import TextgenError
 from textgen_core.generate.sampling import generate
+from textgen_core.model.chat_template import chat_prompt
 from textgen_core.model.loading import context_length
 from textgen_core.quality import samples as records
 
@@ -70,6 +72,23 @@ def default_prompts(
     if not prompts and not by_document:  # no line break: the text's first words
         return default_prompts(validation, tokenizer, count, by_document=True)
     return prompts[:count] or [""]
+
+
+def held_out_prompts(validation, tokenizer, chat_files: set[int], count: int = DEFAULT_PROMPTS):
+    """The conversations of the first `count` validation examples up to their
+    first answer, as rendered for the model (template tokens included);
+    `chat_files` are the indices of the prompt/answer files."""
+    prompts: list[str] = []
+    for row in validation.select(range(min(len(validation), _SCAN_CHUNKS))):
+        if row["source"][0] not in chat_files:
+            continue
+        first = next(i for i, label in enumerate(row["labels"]) if label != IGNORE_INDEX)
+        text = tokenizer.decode(row["input_ids"][:first])
+        if text not in prompts:
+            prompts.append(text)
+        if len(prompts) == count:
+            break
+    return prompts
 
 
 def check_prompts(prompts: list[str], model, tokenizer, cfg: GenerateConfig) -> None:
@@ -131,13 +150,21 @@ def for_run(
 ) -> SampleAtEvaluation | None:
     """The sampler of a run (None with `sample_tokens` 0): `cfg.sample_prompts`,
     else the opening words of two validation documents; prompts too long for
-    the model are refused before training starts."""
+    the model are refused before training starts. With prompt/answer data,
+    each prompt is a user message rendered with the chat template, and the
+    default prompts are two validation conversations up to their first answer."""
     if cfg.sample_tokens == 0:
         return None
     generation = sample_config(cfg)
-    prompts = list(cfg.sample_prompts) or default_prompts(
-        splits.validation, tokenizer, by_document=splits.split_by == "document"
-    )
+    if getattr(splits, "chat", None) is not None:  # prompt/answer data: user messages
+        chat_files = {splits.files.index(path) for path in splits.chat["per_file"]}
+        prompts = [chat_prompt(tokenizer, p) for p in cfg.sample_prompts] or held_out_prompts(
+            splits.validation, tokenizer, chat_files
+        )
+    else:
+        prompts = list(cfg.sample_prompts) or default_prompts(
+            splits.validation, tokenizer, by_document=splits.split_by == "document"
+        )
     check_prompts(prompts, model, tokenizer, generation)
     return SampleAtEvaluation(path, tokenizer, prompts, generation, show=show)
 

@@ -28,6 +28,7 @@ from textgen_core.kernels.lm_loss import trainer_compute_loss
 from textgen_core.model.loading import save_tokenizer
 from textgen_core.train import checkpoints, distributed, faults
 from textgen_core.train import threads as cpu_threads
+from textgen_core.train.batches import collate_trimmed
 from textgen_core.train.callbacks import GracefulStop, LiveProgress, MetricsLog
 from textgen_core.train.evaluate import evaluate_loss
 
@@ -190,6 +191,8 @@ def build_trainer(
         args=args,
         train_dataset=splits.train,
         eval_dataset=splits.validation,
+        # Prompt/answer rows are padded to the longest example: each batch is cut to its own.
+        data_collator=collate_trimmed if splits.chat is not None else None,
         callbacks=extra,
         keep_checkpoints=cfg.save_total_limit,
         tokenizer=tokenizer,

@@ -6,13 +6,14 @@ tokenized without added special tokens), and the tokens of each answer are
 found by rendering the conversation up to that answer twice: as the prompt
 for it (`add_generation_prompt=True`: what serve gives the model) and with
 the answer. The answer is what the second adds to the first, up to and
-including the end-of-turn token (the whitespace after it is never generated,
-so it is not trained). Every assistant turn is an answer; system and user
-turns are prompt.
+including the template's end-of-turn token (`chat_template.end_of_turn_id`;
+what a template writes after it, whitespace or the next turn's header, is
+never generated, so it is not trained). Every assistant turn is an answer;
+system and user turns are prompt.
 
-When each prompt's tokens begin the tokens of the whole conversation (true of
-ChatML, Llama 3 and Gemma 3 templates), the conversation is one row and every
-answer in it is trained once. When they don't (Qwen 3's template drops the
+When each answer, with the prompt before it, begins the tokens of the whole
+conversation (true of ChatML, Llama 3 and Gemma 3 templates), the
+conversation is one row and every answer in it is trained once. When they don't (Qwen 3's template drops the
 empty think block of earlier answers as a conversation grows), each answer
 gets a row of its own, in the context serve gives it: the tokens of its
 prompt, then its answer. Either way the tokens a trained answer follows are
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from textgen_core.chat_template import end_of_turn_id
 from textgen_core.data.tokens import encoder
 
 BATCH_CONVERSATIONS = 512
@@ -129,19 +131,26 @@ def _starts(short: list[int], long: list[int]) -> bool:
     return len(short) <= len(long) and long[: len(short)] == short
 
 
-def _rows(plan: _Plan, ids: dict[str, list[int]], encode) -> list[tuple[list[int], list]]:
+def _turn_end(ids: list[int], start: int, end_of_turn: int | None) -> int:
+    """Where the answer that starts at `start` ends: after the first
+    end-of-turn token from there on (else at the end of `ids`)."""
+    if end_of_turn is not None and end_of_turn in ids[start:]:
+        return ids.index(end_of_turn, start) + 1
+    return len(ids)
+
+
+def _rows(plan: _Plan, ids: dict[str, list[int]], encode, end_of_turn: int | None) -> list:
     """(token ids, answer spans [(start, stop)]) of each row of a conversation."""
-    prompts = [ids[p] for p in plan.prompts]
-    throughs = [ids[t] for t in plan.throughs]
-    whole = ids[plan.full] if plan.full is not None else throughs[-1]
-    pairs = list(zip(prompts, throughs, strict=True))
-    if all(_starts(p, t) and _starts(t, whole) for p, t in pairs):
-        return [(throughs[-1], [(len(p), len(t)) for p, t in pairs])]
     rows = []
-    for k, (p, t) in enumerate(pairs):
+    for k, text in enumerate(plan.prompts):
+        p, t = ids[text], ids[plan.throughs[k]]
         if not _starts(p, t):  # the answer's first token merged with the prompt's last
-            t = p + encode([plan.throughs[k][len(plan.prompts[k]) :]])[0]
-        rows.append((t, [(len(p), len(t))]))
+            t = p + encode([plan.throughs[k][len(text) :]])[0]
+        end = _turn_end(t, len(p), end_of_turn)
+        rows.append((t[:end], [(len(p), end)]))
+    whole = ids[plan.full] if plan.full is not None else rows[-1][0]
+    if all(_starts(row, whole) for row, _ in rows):  # one row holds every answer
+        return [(whole[: rows[-1][1][0][1]], [spans[0] for _, spans in rows])]
     return rows
 
 
@@ -169,6 +178,7 @@ def tokenize_conversations(corpus, tokenizer, max_tokens: int) -> ChatTokenized:
     """Every usable conversation of `corpus` as rows of at most `max_tokens`
     tokens (the tokenizer must have a chat template)."""
     encode = encoder(tokenizer)
+    end_of_turn = end_of_turn_id(tokenizer)
     files = corpus.files_used
     index = {path: i for i, path in enumerate(files)}
     dtype = np.uint16 if len(tokenizer) <= 1 << 16 else np.int32
@@ -184,7 +194,7 @@ def tokenize_conversations(corpus, tokenizer, max_tokens: int) -> ChatTokenized:
         texts = list(dict.fromkeys(t for plan in plans for t in plan.texts))
         ids = dict(zip(texts, encode(texts), strict=True))
         for plan in plans:
-            rows = _rows(plan, ids, encode)
+            rows = _rows(plan, ids, encode, end_of_turn)
             kept = [f for f in (_fit(r, spans, max_tokens) for r, spans in rows) if f]
             if not kept:
                 why = f"longer than --chunk-size {max_tokens} tokens up to its first answer"

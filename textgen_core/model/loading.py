@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from textgen_core.chat_template import stop_ids
 from textgen_core.errors import TextgenError
-from textgen_core.model.chat_template import stop_ids
 from textgen_core.model.offline_tokenizers import gpt2_tokenizer_dir
 from textgen_core.model.tokenizer_check import check_tokenizer, tokenizer_source
 

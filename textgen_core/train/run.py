@@ -19,6 +19,7 @@ from transformers import (
 )
 
 from textgen_core import log, run_folder
+from textgen_core.chat_template import ensure_chat_template
 from textgen_core.config import TrainConfig, parse_duration
 from textgen_core.data.chat_formats import Columns
 from textgen_core.data.file_table import (
@@ -32,7 +33,6 @@ from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
 from textgen_core.errors import TextgenError
 from textgen_core.kernels.memory import reuse_freed_memory
-from textgen_core.model.chat_template import ensure_chat_template
 from textgen_core.model.loading import (
     apply_lora,
     freeze_embeddings,
@@ -231,7 +231,7 @@ def prepare_data(paths, cfg: TrainConfig, *, name_skipped: bool = True):
     (and prompt/answer rows) named in a warning. Every process of a
     distributed run prepares the same seeded splits (from the data cache when
     it holds them). With prompt/answer or chat data, a tokenizer without a
-    chat template gets textgen's minimal one (model.chat_template)."""
+    chat template gets textgen's minimal one (chat_template)."""
     corpus = load_corpus(paths, doc_separator=cfg.data.doc_separator, columns=Columns.of(cfg.data))
     corpus.require_text()
     tokenizer = load_tokenizer(cfg.model, revision=cfg.revision)

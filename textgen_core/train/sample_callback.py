@@ -14,11 +14,11 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from textgen_core.chat_template import chat_prompt
 from textgen_core.config import GenerateConfig, TrainConfig
 from textgen_core.data.splits import IGNORE_INDEX
 from textgen_core.errors import TextgenError
 from textgen_core.generate.sampling import generate
-from textgen_core.model.chat_template import chat_prompt
 from textgen_core.model.loading import context_length
 from textgen_core.quality import samples as records
 

@@ -102,6 +102,32 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def chat_data(tmp_path_factory: pytest.TempPathFactory):
+    """A JSON Lines file of 300 generated instruction conversations (support/chat_tasks)."""
+    from support import chat_tasks
+
+    path = tmp_path_factory.mktemp("chat_data") / "tasks.jsonl"
+    return chat_tasks.write_jsonl(path, chat_tasks.conversations(300))
+
+
+@pytest.fixture(scope="session")
+def chat_run(tmp_path_factory: pytest.TempPathFactory, tiny_model, chat_data):
+    """A finished `textgen train` run of the tiny GPT-2 on `chat_data` (answers
+    trained, textgen's minimal chat template, samples taken): its folder."""
+    from support.cli import textgen
+    from support.runs import NO_MEMORIZATION
+
+    out = tmp_path_factory.mktemp("chat_run") / "run"
+    done = textgen(
+        "train", chat_data, "--output", out, "--model", tiny_model, "--max-steps", "40",
+        "--eval-steps", "20", "--lr", "3e-3", "--chunk-size", "64", "--sample-tokens", "12",
+        "--quiet", *NO_MEMORIZATION,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
 @pytest.fixture
 def messages():
     """The messages textgen logged for the user during the test, in order."""

@@ -211,20 +211,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     cfg, decode = settings(args, GenerateConfig), settings(args, DecodeConfig)
     cfg.validate()
+    if args.chat is not None and args.prompt:
+        raise TextgenError("--chat/--prompt: give one of them (--chat answers a message)")
+    if args.system is not None and args.chat is None:
+        raise TextgenError("--system: only with --chat MESSAGE")
     _quiet_libraries(True)
     from textgen_core.generate.decode_weights import load_for_decoding
     from textgen_core.generate.sampling import generate, stream
 
     model, tokenizer = load_for_decoding(args.model, decode.precision, revision=args.revision)
+    prompt, shown = args.prompt, args.prompt
+    if args.chat is not None:
+        prompt, shown = _chat_prompt(args, tokenizer), ""
     if cfg.num_return_sequences == 1:
-        print(args.prompt, end="", flush=True)
-        for piece in stream(model, tokenizer, args.prompt, cfg):
+        print(shown, end="", flush=True)
+        for piece in stream(model, tokenizer, prompt, cfg):
             print(piece, end="", flush=True)
         print()
         return 0
-    for i, text in enumerate(generate(model, tokenizer, args.prompt, cfg), start=1):
-        print(f"=== {i} ===\n{args.prompt}{text}")
+    for i, text in enumerate(generate(model, tokenizer, prompt, cfg), start=1):
+        print(f"=== {i} ===\n{shown}{text}")
     return 0
+
+
+def _chat_prompt(args: argparse.Namespace, tokenizer) -> str:
+    """--chat MESSAGE (after --system) rendered with the model's chat template."""
+    from textgen_core.chat_template import chat_prompt, has_chat_template
+
+    if not has_chat_template(tokenizer):
+        raise TextgenError(
+            f"--chat: {args.model} is a plain text model (its tokenizer has no chat "
+            "template), so it does not take chat messages; continue text with --prompt, "
+            "or train it on prompt/answer data to make it a chat model"
+        )
+    return chat_prompt(tokenizer, args.chat, args.system)
 
 
 def cmd_app(args: argparse.Namespace) -> int:

@@ -125,6 +125,13 @@ def _using_commands(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="Hub id, local folder or scratch:*")
     p.add_argument("--revision", help="branch, tag or commit of a Hub model")
     p.add_argument("--prompt", default="", help="text to continue (default: start fresh)")
+    p.add_argument(
+        "--chat",
+        metavar="MESSAGE",
+        help="for chat models (a tokenizer with a chat template, e.g. a model trained on "
+        "prompt/answer data): answer MESSAGE as /v1/chat/completions does, printing the answer",
+    )
+    p.add_argument("--system", metavar="TEXT", help="with --chat: the system message before it")
     add_flags(p, GenerateConfig)
     add_flags(p, DecodeConfig)
     p.set_defaults(func=cmd_generate)

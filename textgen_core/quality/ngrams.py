@@ -98,26 +98,41 @@ class NgramIndex:
         best = int(lengths.argmax())
         return int(lengths[best]), int(positions[best])
 
-    def longest_match(self, query: np.ndarray) -> Match:
+    def longest_match(self, query: np.ndarray, counted: np.ndarray | None = None) -> Match:
         """The longest stretch of `query` (at least n tokens) that occurs
-        verbatim in the indexed array; length 0 when none does.
+        verbatim in the indexed array; length 0 when none does. With `counted`
+        (a mask over the query's n-grams), a stretch starts at a counted
+        n-gram and its length ends with the last counted n-gram inside it.
 
         A match starting at i covers only n-grams found in the index, so its
         length is at most the run of found n-grams from i plus n - 1: starts
         are tried longest bound first, stopping once no bound beats the best."""
         query = np.asarray(query)
         present = self.contains(query)
-        if not present.any():
+        counted = present if counted is None else np.asarray(counted, bool)
+        if not (present & counted).any():
             return Match(0, 0, -1)
         runs = np.zeros(len(present) + 1, np.int64)
         for i in range(len(present) - 1, -1, -1):
             runs[i] = runs[i + 1] + 1 if present[i] else 0
+        last_counted = _last_true_at_or_before(counted)
         best = Match(0, 0, -1)
         for i in np.argsort(-runs[:-1], kind="stable"):
             bound = int(runs[i]) + self.n - 1
             if runs[i] == 0 or bound <= best.length:
                 break
+            if not counted[i]:
+                continue
             length, position = self._extend(query, int(i), self.occurrences(query, int(i)))
-            if length >= self.n and length > best.length:  # shorter: a hash collision
+            if length < self.n:  # a hash collision
+                continue
+            length = int(last_counted[i + length - self.n]) + self.n - int(i)
+            if length > best.length:
                 best = Match(int(i), length, position)
         return best
+
+
+def _last_true_at_or_before(mask: np.ndarray) -> np.ndarray:
+    """For each index i: the largest j <= i with mask[j] (-1 when none)."""
+    where = np.where(mask, np.arange(len(mask)), -1)
+    return np.maximum.accumulate(where) if len(where) else where

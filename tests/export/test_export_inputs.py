@@ -211,3 +211,20 @@ def test_without_llama_cpp_the_export_says_how_to_install_it(tiny_model, tmp_pat
     assert 'pip install "textgen[llama]"' in LLAMA_CPP_MISSING
     assert "perplexity" in runtimes["transformers (GGUF)"]  # the other runtime still measured
     assert f"  llama.cpp: not measured ({LLAMA_CPP_MISSING})" in printed
+
+
+def test_a_runtime_that_cannot_read_the_architecture_is_recorded_not_failed(
+    tiny_model, tmp_path, monkeypatch
+):
+    """transformers' GGUF loader reads a list of architectures (all of textgen's
+    families in 5.24); for one it lacks, export.json says so and llama.cpp still
+    measures the file."""
+    import transformers.modeling_gguf_pytorch_utils as loader
+
+    monkeypatch.setattr(loader, "GGUF_SUPPORTED_ARCHITECTURES", ["llama"])
+    record = export(str(tiny_model), "gguf", tmp_path / "m.gguf", log=lambda _: None)
+    runtimes = record["parity"]["runtimes"]
+    assert runtimes["transformers (GGUF)"] == {
+        "skipped": "transformers' GGUF loader does not read gpt2 files"
+    }
+    assert "perplexity" in runtimes["llama.cpp"]

@@ -5,7 +5,9 @@ pre-tokenizer, recognised by the converter from how the tokenizer splits a probe
 text; Gemma's SentencePiece) and its chat template (`tokenizer.chat_template`) come
 out as llama.cpp reads them. textgen wrote GPT-2 files with a writer of its own
 until more families came: the converter does for each family what that writer did
-for one, and is updated with the llama.cpp that reads its files.
+for one, and is updated with the llama.cpp that reads its files. Its cost, measured
+on the tiny test models: 3.5-5 s of CPU a file (its process imports torch and
+transformers, then reads the tokenizer), against well under a second in process.
 
 The vocabulary padding rows and `[PAD]` that textgen adds are left out of the file
 (`kept_vocab`): textgen never generates them (they are suppressed in its generation
@@ -29,8 +31,7 @@ import tempfile
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
-from textgen_core.export import converter
-from textgen_core.model.loading import save_tokenizer
+from textgen_core.export import converter, tokenizer_files
 
 QUANTIZE = {
     "f16": "half precision: about 2 bytes per weight; parity with textgen to 0.1%",
@@ -147,33 +148,6 @@ def _config(model, n_vocab: int) -> dict:
     return config
 
 
-def _trim_tokenizer_files(folder: Path, n_vocab: int) -> None:
-    """Drop the added tokens (`[PAD]`) whose ids are past the kept vocabulary, and
-    any special-token name that points at one. Where textgen prompts without the
-    tokenizer's special tokens (`PROMPT_SPECIAL_TOKENS`), the file says so too
-    (`tokenizer.ggml.add_bos_token` false): llama.cpp then reads a prompt as textgen
-    does, and a chat template still writes its own BOS."""
-    from textgen_core.generate.sampling import PROMPT_SPECIAL_TOKENS
-
-    path = folder / "tokenizer.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    gone = {t["content"] for t in data["added_tokens"] if t["id"] >= n_vocab}
-    data["added_tokens"] = [t for t in data["added_tokens"] if t["id"] < n_vocab]
-    if not PROMPT_SPECIAL_TOKENS:
-        data["post_processor"] = None  # what would add a BOS (the converter reads it first)
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    path = folder / "tokenizer_config.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    decoder = config.get("added_tokens_decoder", {})
-    config["added_tokens_decoder"] = {k: v for k, v in decoder.items() if int(k) < n_vocab}
-    for key, value in list(config.items()):
-        if key.endswith("_token") and value in gone:
-            del config[key]
-    if not PROMPT_SPECIAL_TOKENS:
-        config.update(add_bos_token=False, add_eos_token=False)
-    path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
-
-
 def converter_input(model, tokenizer, folder: Path, n_vocab: int) -> None:
     """`model` (fp32) and `tokenizer` as the Hugging Face folder the converter reads,
     cut to the first `n_vocab` token ids."""
@@ -181,8 +155,7 @@ def converter_input(model, tokenizer, folder: Path, n_vocab: int) -> None:
 
     save_file(_weights(model, n_vocab), str(folder / "model.safetensors"), {"format": "pt"})
     (folder / "config.json").write_text(json.dumps(_config(model, n_vocab), indent=2))
-    save_tokenizer(tokenizer, folder)
-    _trim_tokenizer_files(folder, n_vocab)
+    tokenizer_files.save(tokenizer, folder, n_vocab)
 
 
 def write_gguf(model, tokenizer, path: Path, *, quantize: str = "f16", name: str = "") -> dict:

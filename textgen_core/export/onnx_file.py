@@ -14,6 +14,10 @@ does not support transformers 5 yet, and torch.onnx's dynamo exporter specialise
 the size-0 first past away; the traced graph is checked against PyTorch in
 onnxruntime by `parity`. Eager attention is traced, so the graph builds its causal
 mask from the shapes it is given rather than baking in SDPA's is_causal shortcut.
+The past holds each family's key/value heads (fewer than its query heads under
+grouped-query attention) at its own head size, and a model with sliding-window
+layers (Gemma 3) gets a windowed mask for those: its cache keeps every position,
+the mask decides what each layer sees.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import warnings
 from pathlib import Path
 
 from textgen_core.errors import TextgenError
-from textgen_core.model.loading import save_tokenizer
+from textgen_core.export import tokenizer_files
 
 QUANTIZE = {
     "fp32": "full precision (the default): logits within 1e-4 of textgen's",
@@ -32,17 +36,34 @@ QUANTIZE = {
 OPSET = 17
 
 
-def _causal_mask(attention_mask, position_ids):
+def _causal_mask(attention_mask, position_ids, window: int | None = None):
     """The additive (batch, 1, new, total) mask, built from tensors only: the tracer
     would freeze the Python integers transformers' own mask code computes from the
-    example's shapes. Key j is visible to the query at position p when j <= p and
-    the attention mask keeps j."""
+    example's shapes. Key j is visible to the query at position p when j <= p, the
+    attention mask keeps j and, with a sliding `window`, p - j < window."""
     import torch
 
     keys = torch.cumsum(torch.ones_like(attention_mask), dim=1) - 1  # 0..total-1
     allowed = (keys[:, None, :] <= position_ids[:, :, None]) & (attention_mask[:, None, :] > 0)
+    if window is not None:
+        allowed = allowed & (position_ids[:, :, None] - keys[:, None, :] < window)
     blocked = torch.tensor(torch.finfo(torch.float32).min)
     return torch.where(allowed, torch.tensor(0.0), blocked)[:, None]
+
+
+def _masks(config, attention_mask, position_ids):
+    """The mask for each kind of layer the model has: one tensor, or (Qwen, Gemma 3:
+    `layer_types`) a mask per layer type, which their forward takes as it is."""
+    kinds = set(getattr(config, "layer_types", None) or [])
+    if not kinds:
+        return _causal_mask(attention_mask, position_ids)
+    window = getattr(config, "sliding_window", None)
+    return {
+        kind: _causal_mask(
+            attention_mask, position_ids, window if kind == "sliding_attention" else None
+        )
+        for kind in kinds
+    }
 
 
 def _wrapper(model):
@@ -58,7 +79,7 @@ def _wrapper(model):
             pairs = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
             out = self.model(
                 input_ids=input_ids,
-                attention_mask=_causal_mask(attention_mask, position_ids),
+                attention_mask=_masks(model.config, attention_mask, position_ids),
                 position_ids=position_ids,
                 cache=DynamicCache(pairs),
                 use_cache=True,
@@ -74,12 +95,15 @@ def _wrapper(model):
 
 
 def layout(model) -> tuple[int, int, int]:
-    """(layers, heads, head size) of the past key values."""
+    """(layers, key/value heads, head size) of the past key values: grouped-query
+    attention (Llama, Qwen, Gemma) keeps fewer key/value heads than query heads, and
+    Qwen3 and Gemma 3 set their head size apart from hidden size / heads."""
     config = model.config
     layers = getattr(config, "num_hidden_layers", None) or config.n_layer
     heads = getattr(config, "num_attention_heads", None) or config.n_head
     hidden = getattr(config, "hidden_size", None) or config.n_embd
-    return layers, heads, hidden // heads
+    head_size = getattr(config, "head_dim", None) or hidden // heads
+    return layers, getattr(config, "num_key_value_heads", None) or heads, head_size
 
 
 def io_names(layers: int) -> tuple[list[str], list[str]]:
@@ -161,5 +185,5 @@ def write_onnx_folder(model, tokenizer, folder: Path, *, quantize: str = "fp32")
         files["int8"] = "onnx/model_quantized.onnx"
     model.config.save_pretrained(folder)
     model.generation_config.save_pretrained(folder)
-    save_tokenizer(tokenizer, folder)
+    tokenizer_files.save(tokenizer, folder)
     return files

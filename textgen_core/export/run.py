@@ -57,16 +57,7 @@ def export(
     path = Path(path)
     for target in [path, *_sidecars(to, path)]:
         output.check_target(target, force)
-    model_type = declared_model_type(name)
-    check_family(model_type, name)
-
-    def before_model(tokenizer) -> None:
-        if to == "gguf":
-            gguf_file.check_tokenizer(tokenizer, model_type, name)
-            converter.converter_dir()  # fetched once, before the model is loaded
-
-    source = load_source(name, before_model=before_model)
-    _check_loaded(source, to, name)
+    source = _load_checked(name, to)
     log(f"exporting {name} to {path} ({to}, {quantize})")
     with output.atomic_path(path, force=force) as tmp:
         if to == "gguf":
@@ -93,13 +84,25 @@ def export(
     return record
 
 
-def _check_loaded(source: Source, to: str, name: str) -> None:
-    """The checks that need the loaded model (scratch:* declares no family before)."""
+def _load_checked(name: str, to: str) -> Source:
+    """MODEL loaded for export after every check that can refuse it: its family from
+    its configuration and (GGUF) its tokenizer before any weights load, the converter
+    fetched, then what needs the model itself (scratch:* declares no family before)."""
+    declared = declared_model_type(name)
+    check_family(declared, name)
+
+    def before_model(tokenizer) -> None:
+        if to == "gguf":
+            gguf_file.check_tokenizer(tokenizer, declared, name)
+            converter.converter_dir()  # fetched once, before the model is loaded
+
+    source = load_source(name, before_model=before_model)
     model_type = source.model.config.model_type
     check_family(model_type, name)
     if to == "gguf":
         gguf_file.check_tokenizer(source.tokenizer, model_type, name)
         gguf_file.check_architecture(source.model, name)
+    return source
 
 
 def _size(path: Path) -> int:

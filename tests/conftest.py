@@ -20,6 +20,12 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="textgen-tests-hf-home-")
+# One torch thread per process (unless set): the models here are tiny, and two threads
+# splitting products of a few thousand numbers only wait on each other, the more so
+# beside the servers and workers the tests start (a tiny run: 2.3x the CPU time with
+# two threads on a busy 2-core machine). torch reads it once, at import; the tests of
+# thread handling set their own counts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The test Hub speaks Git LFS, not Xet; huggingface_hub reads this once, at import.
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 from collections.abc import Iterator  # noqa: E402
@@ -28,6 +34,7 @@ import pytest  # noqa: E402  (after the environment is cleared)
 from support.cli import logged  # noqa: E402
 from support.hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
 from support.models import build_tiny_family_model, build_tiny_model, shakespeare  # noqa: E402
+from support.runs import REPORTS, tiny_config  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/support/hub_server.py)
@@ -126,6 +133,19 @@ def chat_run(tmp_path_factory: pytest.TempPathFactory, tiny_model, chat_data):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_model, corpus_dir):
+    """(folder, results) of one tiny run in process with every report on: `tiny_config`
+    (2 epochs on `corpus_dir`), an evaluation every 10 steps, the memorization report
+    and samples at their defaults. Shared by the tests of the run folder and of the
+    exports, which only read it (or refuse to write to it)."""
+    from textgen_core.train.run import train
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    results = train([corpus_dir], out, tiny_config(tiny_model, eval_steps=10, **REPORTS))
+    return out, results
 
 
 @pytest.fixture

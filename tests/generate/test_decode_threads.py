@@ -70,16 +70,20 @@ def test_idle_cores_sees_busy_processes_take_the_cores():
 
 def test_decoding_threads_follow_the_idle_cores_and_restore_the_count(monkeypatch):
     model = torch.nn.Linear(2, 2)
-    before = torch.get_num_threads()
-    for idle, inside in ((0.9, 1), (before + 0.0, before)):
-        monkeypatch.setattr(decode_threads, "idle_cores", lambda idle=idle: idle)
-        monkeypatch.setattr(decode_threads, "_measured", None)
-        with decode_threads.decoding_threads(model):
-            assert torch.get_num_threads() == inside
-            with decode_threads.decoding_threads(model):  # a concurrent request
+    default = torch.get_num_threads()
+    torch.set_num_threads(2)  # the suite runs with one; two tell the cases apart
+    try:
+        for idle, inside in ((0.9, 1), (2.0, 2)):
+            monkeypatch.setattr(decode_threads, "idle_cores", lambda idle=idle: idle)
+            monkeypatch.setattr(decode_threads, "_measured", None)
+            with decode_threads.decoding_threads(model):
                 assert torch.get_num_threads() == inside
-            assert torch.get_num_threads() == inside
-        assert torch.get_num_threads() == before
+                with decode_threads.decoding_threads(model):  # a concurrent request
+                    assert torch.get_num_threads() == inside
+                assert torch.get_num_threads() == inside
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(default)
 
 
 def test_a_recent_count_is_reused_without_measuring_again(monkeypatch):

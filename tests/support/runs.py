@@ -17,6 +17,10 @@ from textgen_core.config import DataConfig, TrainConfig
 NO_MEMORIZATION = ["--memorization-prompts", "0"]
 LEAN = [*NO_MEMORIZATION, "--sample-tokens", "0"]
 LEAN_CONFIG = dict(memorization_prompts=0, sample_tokens=0)
+REPORTS = dict(
+    memorization_prompts=TrainConfig.memorization_prompts, sample_tokens=TrainConfig.sample_tokens
+)
+"""The memorization report and the samples at their defaults (what LEAN_CONFIG leaves out)."""
 
 
 def tiny_config(model, **overrides) -> TrainConfig:

@@ -31,12 +31,9 @@ TIMING = {
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, corpus_dir, tiny_model):
+def reference(reference_run):
     """The uninterrupted run every interrupted one must equal."""
-    out = tmp_path_factory.mktemp("reference") / "run"
-    done = cli_train(out, corpus_dir, tiny_model, samples=True)
-    assert done.returncode == 0, done.stderr
-    return out
+    return reference_run[0]
 
 
 def assert_same_run(out, reference):

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from support.runs import LEAN, cli_train
+from support.runs import LEAN, REPORTS, cli_train, tiny_config
 from test_results import KEYS as RESULTS_KEYS
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from textgen_core.config import DataConfig, TrainConfig
+from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.train.results import RunResults
 from textgen_core.train.run import train
@@ -37,23 +37,13 @@ RESULT_KEYS = {
 
 
 def config(model, **overrides) -> TrainConfig:
-    values = dict(
-        model=str(model),
-        epochs=2,
-        lr=3e-3,
-        batch_size=8,
-        warmup_ratio=0.1,
-        early_stopping_patience=None,
-        data=DataConfig(chunk_size=64),
-    )
-    return TrainConfig(**{**values, **overrides})
+    """The settings of the session's `tiny_run` (every report on), changed by `overrides`."""
+    return tiny_config(model, **{**REPORTS, "eval_steps": 10, **overrides})
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_model, corpus_dir):
-    out = tmp_path_factory.mktemp("run") / "out"
-    results = train([corpus_dir], out, config(tiny_model, eval_steps=10))
-    return out, results
+def run(tiny_run):
+    return tiny_run
 
 
 def test_output_folder_holds_everything_design_promises(run):
@@ -109,7 +99,7 @@ def test_model_folder_loads_with_plain_transformers(run):
 def test_existing_run_is_never_overwritten_without_resume(run, corpus_dir, tiny_model):
     out, _ = run
     with pytest.raises(TextgenError, match="already holds a training run"):
-        train([corpus_dir], out, config(tiny_model, eval_steps=10))
+        train([corpus_dir], out, config(tiny_model))
 
 
 def test_resume_refuses_changed_settings_and_names_them(run, corpus_dir, tiny_model):
@@ -118,7 +108,7 @@ def test_resume_refuses_changed_settings_and_names_them(run, corpus_dir, tiny_mo
         train(
             [corpus_dir],
             out,
-            config(tiny_model, eval_steps=10, batch_size=4),
+            config(tiny_model, batch_size=4),
             resume=True,
         )
 
@@ -130,7 +120,7 @@ def test_resume_refuses_changed_training_files(run, corpus_dir, tiny_model, tmp_
     first = sorted(p for p in changed.rglob("*") if p.is_file())[0]
     first.write_text(first.read_text() + "\nOne line more.\n")
     with pytest.raises(TextgenError, match=r"the training files changed"):
-        train([changed], out, config(tiny_model, eval_steps=10), resume=True)
+        train([changed], out, config(tiny_model), resume=True)
 
 
 def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_dir, tiny_model):
@@ -149,7 +139,7 @@ def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_d
         "--model",
         str(tiny_model),
         "--epochs",
-        "6",
+        "3",
         "--chunk-size",
         "64",
         "--quiet",
@@ -174,7 +164,7 @@ def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_d
     assert latest is not None and step_of(latest) > 0
     resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((out / "results.json").read_text())["epochs_completed"] == 6
+    assert json.loads((out / "results.json").read_text())["epochs_completed"] == 3
 
 
 def test_damaged_checkpoint_stops_resume_until_forced(tmp_path, corpus_dir, tiny_model):

@@ -17,11 +17,8 @@ EVALUATIONS = [0, *range(5, STEPS, 5), STEPS]  # 0: the base model, before train
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, corpus_dir, tiny_model):
-    out = tmp_path_factory.mktemp("reference") / "run"
-    done = cli_train(out, corpus_dir, tiny_model, samples=True)
-    assert done.returncode == 0, done.stderr
-    return out, done
+def reference(reference_run):
+    return reference_run
 
 
 def test_every_evaluation_samples_the_same_two_validation_openings(reference):

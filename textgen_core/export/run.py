@@ -112,15 +112,21 @@ def _size(path: Path) -> int:
 
 
 def _write_ollama_files(source: Source, path: Path) -> dict:
-    from textgen_core.export.modelfile import modelfile, run_snippet
+    from textgen_core.chat_template import stop_ids
+    from textgen_core.export.modelfile import modelfile, ollama_template, run_snippet
     from textgen_core.model.loading import context_length
 
-    cfg = GenerateConfig()
-    stop = source.tokenizer.eos_token
-    text = modelfile(path.name, stop, context_length(source.model), cfg)
+    cfg, tokenizer = GenerateConfig(), source.tokenizer
+    stops = tokenizer.convert_ids_to_tokens(stop_ids(tokenizer))  # end of text, end of turn
+    template, note = ollama_template(tokenizer)
+    text = modelfile(path.name, stops, context_length(source.model), cfg, template, note)
     output.write_text(path.parent / "Modelfile", text)
     model_name = path.stem.lower().replace("_", "-").replace(".", "-") or "textgen-model"
-    return {"modelfile": "Modelfile", "run": run_snippet(path.name, model_name, cfg).splitlines()}
+    return {
+        "modelfile": "Modelfile",
+        "chat_template": template is not None,
+        "run": run_snippet(path.name, model_name, cfg).splitlines(),
+    }
 
 
 def _runtimes(to: str, path: Path, record: dict, context: int, never: list[int]):

@@ -74,3 +74,17 @@ def test_generate_chat_refuses_a_plain_text_model(tiny_model):
     assert "--chat:" in done.stderr and "plain text model" in done.stderr
     done = textgen("generate", tiny_model, "--system", "Be kind.")
     assert done.returncode == 2 and "--system: only with --chat" in done.stderr
+
+
+def test_eval_scores_prompt_answer_files_on_their_answers(chat_run, chat_data, tiny_model):
+    from textgen_core.train.eval_files import evaluate
+
+    trained = evaluate(str(chat_run / "model"), [chat_data])
+    (row,) = trained["file_table"]
+    assert (
+        trained["tokens"] == row["trained_tokens"] == trained["per_file"][str(chat_data)]["tokens"]
+    )
+    # a plain model is scored on the same answer tokens, with the template training gives it
+    base = evaluate(str(tiny_model), [chat_data])
+    assert base["tokens"] == trained["tokens"]
+    assert base["loss"] > trained["loss"]

@@ -24,8 +24,9 @@ from textgen_core.cli.train_flags import add_train_flags
 from textgen_core.config import DataConfig, DecodeConfig, EvalConfig, GenerateConfig
 from textgen_core.serve.settings import ServeConfig
 
-EVAL_DATA_FLAGS = ("chunk_size", "doc_separator")
-"""The DataConfig fields `textgen eval` takes: how PATH is cut into chunks."""
+EVAL_DATA_FLAGS = ("chunk_size", "doc_separator", "prompt_column", "response_column")
+"""The DataConfig fields `textgen eval` takes: how PATH is cut into chunks and
+where prompt/answer tables keep their pairs."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -237,6 +237,17 @@ def chunk_all(tok: Tokenized, chunk_size: int, pad_id: int) -> Dataset:
     return sink.finish()
 
 
+def chat_all(chat: ChatTokenized, width: int, pad_id: int) -> Dataset:
+    """Every conversation row in one dataset, `width` wide, labels on the
+    answers: for scoring a model on prompt/answer files."""
+    sink = _Sink(None, "all")
+    rows = np.arange(len(chat.offsets) - 1)
+    for start in range(0, len(rows), chat_splits.ROW_BATCH):
+        part = rows[start : start + chat_splits.ROW_BATCH]
+        sink.write(chat_splits.columns(chat, part, width, pad_id, every_token=False))
+    return sink.finish()
+
+
 def _check_dataset_loaded(corpus: Corpus, cfg: DataConfig) -> None:
     """A dataset named in the settings must be among the sources read."""
     if cfg.dataset is None:

@@ -220,8 +220,8 @@ class TrainConfig:
     time_budget: str | None = field(default=None, metadata={"metavar": "DURATION"})
     """Finish within this duration, evaluations included (e.g. 30m, 1h30m, 90s):
     the step count is set from a short timed calibration (never more than the
-    epochs or max_steps allow) and the learning-rate schedule spans exactly
-    those steps."""
+    epochs or max_steps allow), re-fitted once from the run's own first steps,
+    and the learning-rate schedule's decay ends exactly at the last step."""
     memorization_prompts: int = 32
     """Held-out test prompts the trained model continues (128 tokens each) to
     measure whether it copies its training text; 0 = no memorization report."""

@@ -24,6 +24,8 @@ STEPS = 54  # 2 epochs of 27 steps; a checkpoint every 5 steps and at the end
 TIMING = {
     "train_seconds",
     "run_seconds",
+    "setup_seconds",
+    "wall_seconds",
     "estimated_seconds",
     "train_tokens_per_second",
     "best_checkpoint",

@@ -77,6 +77,11 @@ class LiveProgress(ProgressCallback):
     """The Trainer's progress bar (with ETA), showing the latest losses
     instead of printing every log dict."""
 
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None and self.training_bar.total != state.max_steps:
+            self.training_bar.total = state.max_steps  # a time budget re-fitted the steps
+        super().on_step_end(args, state, control, **kwargs)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.training_bar is not None and logs:
             shown = {k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "eval_loss")}

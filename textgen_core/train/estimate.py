@@ -2,17 +2,24 @@
 
 A short calibration times what a run is made of, on this machine and in the
 run's precision: a few training steps (forward, backward, clipping, the
-Trainer's own optimizer) on a copy of the model, one evaluation batch and one
-save of the weights. It is cached per machine and model shape (in
+Trainer's own optimizer) on a copy of the model, one evaluation batch, one
+save of the weights, and decoding (a sample's tokens one row at a time, and
+the memorization report's rows together). It is cached per machine and model
+shape (in
 `$TEXTGEN_CACHE/calibration.json`, else ~/.cache/textgen). A cached
 calibration is re-checked with one timed step: a machine that is busier (or
 quieter) than when it was measured is calibrated again, since a shared or
-loaded machine can run several times slower. The estimate is then arithmetic:
+loaded machine can run several times slower. The estimate is then arithmetic
+(`Costs`):
 
-    steps x step + evaluations x (validation + checkpoint) + 2 x test scoring + save
+    before training: test scoring + samples
+    + steps x step + evaluations x (validation + checkpoint + samples)
+    + after training: save + test scoring + memorization report
 
-`--time-budget` turns it around: the most steps for which that sum stays
-within the budget (never more than the epochs or --max-steps allow).
+`--time-budget` turns it around: the most steps for which the whole call,
+the time already spent preparing the data and calibrating included, stays
+within the budget (never more than the epochs or --max-steps allow). The
+run re-fits that count once from its own first steps (budget.py).
 """
 
 from __future__ import annotations
@@ -52,6 +59,10 @@ class Calibration:
     eval_batch: int
     save_s: float
     """Writing the weights once (a checkpoint also writes the optimizer: ~3x)."""
+    sample_token_s: float = 0.0
+    """One new token of one sample (a row decoded alone)."""
+    decode_step_s: float = 0.0
+    """One new token of each of the memorization report's rows, decoded together."""
     cached: bool = False
     stale_step_s: float | None = None
     """The cached step time that a fresh step disagreed with, when this
@@ -69,12 +80,53 @@ class Calibration:
 
 
 @dataclass
+class Costs:
+    """Seconds of the parts of a run, from which plans and re-fits are made."""
+
+    step_s: float
+    evaluation_s: float
+    """One evaluation: validation, its checkpoint and the samples after it."""
+    before_s: float
+    """Before the first step: scoring the base model and its samples."""
+    after_s: float
+    """After the last step: saving, scoring the trained model, the memorization report."""
+
+    def ahead(self, done: int, steps: int, eval_every: int) -> tuple[int, float]:
+        """(evaluations, seconds) from the end of step `done` to the end of a run
+        of `steps` steps that evaluates every `eval_every` steps and at its last."""
+        if steps <= done:
+            return 0, self.after_s
+        evaluations = steps // eval_every - done // eval_every + (steps % eval_every != 0)
+        return evaluations, (
+            (steps - done) * self.step_s + evaluations * self.evaluation_s + self.after_s
+        )
+
+    def fit(self, seconds: float, done: int, eval_every: int, ceiling: int) -> int:
+        """The most steps (from `done` to `ceiling`) whose rest takes at most
+        `seconds`; `done` when not even one more step fits."""
+        low, high = done, max(done, ceiling)
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (
+                (mid, high) if self.ahead(done, mid, eval_every)[1] <= seconds else (low, mid - 1)
+            )
+        return low
+
+
+@dataclass
 class Plan:
     steps: int
     evaluations: int
     seconds: float
+    """Scoring the base model to the end of the memorization report."""
     calibration: Calibration
     budget_seconds: float | None = None
+    costs: Costs | None = None
+    eval_every: int = 1
+    ceiling: int = 0
+    """The most steps the epochs or --max-steps allow."""
+    spent_seconds: float = 0.0
+    """Already spent before the estimate: reading the data, loading, calibrating."""
 
     def message(self) -> str:
         c = self.calibration
@@ -122,6 +174,7 @@ def cache_key(model, cfg: TrainConfig, precision: str, eval_batch: int) -> str:
         str(cfg.data.chunk_size),
         precision,
         str(eval_batch),
+        str(cfg.memorization_prompts),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
@@ -136,7 +189,8 @@ def _read_cache() -> dict:
 def _write_cache(key: str, calibration: Calibration) -> None:
     entries = _read_cache()
     measured = asdict(calibration)
-    entries[key] = {k: measured[k] for k in ("step_s", "eval_batch_s", "eval_batch", "save_s")}
+    kept = ("step_s", "eval_batch_s", "eval_batch", "save_s", "sample_token_s", "decode_step_s")
+    entries[key] = {k: measured[k] for k in kept}
     path = _cache_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,9 +267,45 @@ def _time_save(model) -> float:
         return time.perf_counter() - start
 
 
-def calibrate(model, splits, cfg: TrainConfig, args, precision: str) -> Calibration:
+DECODE_TOKENS = 8
+"""New tokens timed for each decoding figure (after a one-token warm-up)."""
+
+
+def _time_decoding(model, tokenizer, splits, cfg: TrainConfig) -> tuple[float, float]:
+    """(seconds per new token of one sample, seconds per new token of the
+    memorization report's rows decoded together), each 0 when the run takes none."""
+    import torch
+
+    from textgen_core.config import GenerateConfig
+    from textgen_core.generate.sampling import generate
+    from textgen_core.quality.memorization import PROMPT_TOKENS, continue_prompts
+
+    ids = _batch(splits.validation, 1)["input_ids"][0, :PROMPT_TOKENS].tolist()
+    sample = memorization = 0.0
+    was_training = model.training
+    model.eval()
+    with torch.random.fork_rng(devices=[]):
+        if cfg.sample_tokens:
+            prompt = tokenizer.decode(ids)
+            generate(model, tokenizer, prompt, GenerateConfig(max_new_tokens=1, seed=0))
+            start = time.perf_counter()
+            generate(model, tokenizer, prompt, GenerateConfig(max_new_tokens=DECODE_TOKENS, seed=0))
+            sample = (time.perf_counter() - start) / DECODE_TOKENS
+        if cfg.memorization_prompts:
+            rows = [ids] * cfg.memorization_prompts
+            continue_prompts(model, tokenizer, rows, GenerateConfig(max_new_tokens=1, stop=[]))
+            start = time.perf_counter()
+            decode = GenerateConfig(max_new_tokens=DECODE_TOKENS, seed=0, stop=[])
+            continue_prompts(model, tokenizer, rows, decode)
+            memorization = (time.perf_counter() - start) / DECODE_TOKENS
+    model.train(was_training)
+    return sample, memorization
+
+
+def calibrate(model, splits, cfg: TrainConfig, args, precision: str, tokenizer=None) -> Calibration:
     """The timings of a run of `model` with `cfg`, from the cache when this
-    machine has measured this shape before and one fresh step agrees."""
+    machine has measured this shape before and one fresh step agrees (the
+    decoding figures need `tokenizer`; without it they are 0)."""
     eval_batch = args.per_device_eval_batch_size
     key = cache_key(model, cfg, precision, eval_batch)
     saved = _read_cache().get(key)
@@ -233,52 +323,70 @@ def calibrate(model, splits, cfg: TrainConfig, args, precision: str) -> Calibrat
         save_s=_time_save(model),
         stale_step_s=saved["step_s"] if saved else None,
     )
+    if tokenizer is not None:
+        calibration.sample_token_s, calibration.decode_step_s = _time_decoding(
+            model, tokenizer, splits, cfg
+        )
     model.train(was_training)
     _write_cache(key, calibration)
     return calibration
 
 
-def run_seconds(c: Calibration, steps: int, eval_every: int, val_chunks: int, test_chunks: int):
-    """(evaluations, seconds) of a run of `steps` steps evaluating every `eval_every`."""
-    evaluations = math.ceil(steps / max(1, min(eval_every, steps)))
+def costs(c: Calibration, cfg: TrainConfig, splits, score_test: bool = True) -> Costs:
+    """What each part of a run of `cfg` on `splits` costs, from calibration `c`."""
+    from textgen_core.quality.memorization import CONTINUATION_TOKENS
+    from textgen_core.train.sample_callback import DEFAULT_PROMPTS
+
     per_chunk = c.eval_batch_s / max(1, c.eval_batch)
-    validation = math.ceil(val_chunks / c.eval_batch) * c.eval_batch
-    test = math.ceil(test_chunks / 16) * 16  # evaluate_loss's default batch
-    checkpoint = 3 * c.save_s  # weights + AdamW's two moments
-    seconds = (
-        steps * c.step_s
-        + evaluations * (validation * per_chunk + checkpoint)
-        + 2 * test * per_chunk  # the base model and the trained one
-        + c.save_s
+    validation = math.ceil(len(splits.validation) / c.eval_batch) * c.eval_batch * per_chunk
+    # evaluate_loss's default batch of 16 chunks
+    test = math.ceil(len(splits.test) / 16) * 16 * per_chunk if score_test else 0.0
+    prompts = len(cfg.sample_prompts) or DEFAULT_PROMPTS
+    samples = prompts * cfg.sample_tokens * c.sample_token_s
+    report = CONTINUATION_TOKENS * c.decode_step_s if score_test else 0.0
+    return Costs(
+        step_s=c.step_s,
+        evaluation_s=validation + 3 * c.save_s + samples,  # checkpoint: weights + AdamW's moments
+        before_s=test + samples,
+        after_s=c.save_s + test + report,
     )
-    return evaluations, seconds
 
 
-def plan(c: Calibration, cfg: TrainConfig, total_steps: int, per_epoch: int, splits) -> Plan:
+def plan(
+    c: Calibration,
+    cfg: TrainConfig,
+    total_steps: int,
+    per_epoch: int,
+    splits,
+    *,
+    spent: float = 0.0,
+    score_test: bool = True,
+) -> Plan:
     """The run's steps and time; with `cfg.time_budget`, the most steps (at
-    most `total_steps`) whose estimated time fits the budget."""
-    eval_every = cfg.eval_steps or per_epoch
-    sizes = (len(splits.validation), len(splits.test))
+    most `total_steps`) whose estimated time fits what is left of the budget
+    after the `spent` seconds."""
+    eval_every = max(1, cfg.eval_steps or per_epoch)
+    parts = costs(c, cfg, splits, score_test)
     budget = parse_duration(cfg.time_budget) if cfg.time_budget else None
     steps = total_steps
     if budget is not None:
-        if run_seconds(c, 1, eval_every, *sizes)[1] > budget:
-            need = run_seconds(c, 1, eval_every, *sizes)[1]
+        left = budget - spent - parts.before_s
+        steps = parts.fit(left, 0, eval_every, total_steps)
+        if steps == 0:
+            need = spent + parts.before_s + parts.ahead(0, 1, eval_every)[1]
             raise TextgenError(
                 f"--time-budget {cfg.time_budget}: even one step with its evaluation and the "
                 f"test scoring takes about {need:.0f} s here; give a longer budget"
             )
-        low, high = 1, total_steps  # the largest step count that fits
-        while low < high:
-            mid = (low + high + 1) // 2
-            low, high = (
-                (mid, high)
-                if run_seconds(c, mid, eval_every, *sizes)[1] <= budget
-                else (
-                    low,
-                    mid - 1,
-                )
-            )
-        steps = low
-    evaluations, seconds = run_seconds(c, steps, eval_every, *sizes)
-    return Plan(steps, evaluations, seconds, c, budget)
+    evaluations, seconds = parts.ahead(0, steps, eval_every)
+    return Plan(
+        steps,
+        evaluations,
+        parts.before_s + seconds,
+        c,
+        budget,
+        costs=parts,
+        eval_every=eval_every,
+        ceiling=total_steps,
+        spent_seconds=spent,
+    )

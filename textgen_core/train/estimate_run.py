@@ -19,5 +19,5 @@ def estimate_run(paths, cfg: TrainConfig) -> estimate.Plan:
     cfg.validate()
     with tempfile.TemporaryDirectory() as tmp:
         out = RunPaths(tmp)
-        _, _, splits, precision, _, _, model = preamble(paths, cfg, out, name_skipped=False)
-        return _plan(model, splits, cfg, out, precision, None)[1]
+        _, tokenizer, splits, precision, _, _, model = preamble(paths, cfg, out, name_skipped=False)
+        return _plan(model, tokenizer, splits, cfg, out, precision, None)[0]

@@ -66,6 +66,16 @@ class RunResults:
     """--time-budget in seconds; None without one."""
     run_seconds: float | None = None
     """Base scoring to final scoring: the time the estimate covers."""
+    setup_seconds: float | None = None
+    """Before the estimate: reading the files, loading the model, calibrating."""
+    wall_seconds: float | None = None
+    """The whole training call, setup to results: what --time-budget bounds."""
+    planned_steps: int | None = None
+    """The steps planned before training (from the calibration)."""
+    budget_refit: dict | None = None
+    """With --time-budget, the re-fit of the step count from the run's own steps:
+    {after_step, calibrated_step_seconds, measured_step_seconds, steps}; None
+    without a budget or when the plan was too short to re-fit."""
     memorization: dict | None = None
     """Does it copy its training text: {prompts, continuation_tokens,
     copied_ngram_rate, reference_ngram_rate, longest_copied_tokens,

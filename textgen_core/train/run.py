@@ -46,6 +46,7 @@ from textgen_core.quality.samples import BASE_STEP, truncate_samples
 from textgen_core.run_folder import RunPaths
 from textgen_core.train import checkpoints, distributed, estimate, report, sample_callback
 from textgen_core.train import threads as cpu_threads
+from textgen_core.train.budget import BudgetKeeper, BudgetPlan
 from textgen_core.train.callbacks import (
     GracefulStop,
     TrainingInterrupted,
@@ -132,6 +133,7 @@ def train(
     of DESIGN.md to `output` and return its results. `hub` mirrors
     checkpoints to (or resumes from) a Hub repo. `score_test=False` leaves the
     test split unscored (its figures None), as a search's trials must."""
+    started = time.time()  # what --time-budget bounds starts here
     cfg.validate()
     distributed.start()
     if not distributed.is_main():  # under torchrun the main process speaks for all
@@ -147,8 +149,11 @@ def train(
         out.samples, cfg, model, tokenizer, splits, show=log.progress_bars()
     )
     trained_parameters = parameter_counts(model)
-    run_cfg, plan = _plan(model, splits, cfg, out, precision, checkpoint)
-    record["planned_steps"] = plan.steps if cfg.time_budget else None
+    plan, budget_plan = _plan(
+        model, tokenizer, splits, cfg, out, precision, checkpoint, started, score_test
+    )
+    record["planned_steps"] = budget_plan.steps if budget_plan else None
+    record["budget_plan"] = budget_plan.to_dict() if budget_plan else None
     run_start = time.time()
     base = _score(model, splits) if score_test else None
     _open_output(out, record, fresh=checkpoint is None)
@@ -158,7 +163,14 @@ def train(
             sampler.sample(model, BASE_STEP)  # the "before" of before/after
     if hub and hub.push:
         callbacks = [*callbacks, hub.callback()]
-    trainer = build_trainer(model, splits, run_cfg, out, callbacks, precision, tokenizer=tokenizer)
+    keeper = None
+    if budget_plan is not None:
+        keeper = BudgetKeeper(
+            budget_plan, plan, started, lambda p: _record_budget(out, record, p), checkpoint is None
+        )
+    trainer = build_trainer(
+        model, splits, cfg, out, callbacks, precision, tokenizer=tokenizer, budget=keeper
+    )
     seen_before = _tokens_seen(checkpoint)
     start = time.time()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -173,6 +185,10 @@ def train(
         "estimated_seconds": plan.seconds,
         "time_budget_seconds": plan.budget_seconds,
         "run_seconds": time.time() - run_start,
+        "setup_seconds": plan.spent_seconds,
+        "wall_seconds": time.time() - started,
+        "planned_steps": budget_plan.first_steps if budget_plan else plan.steps,
+        "budget_refit": budget_plan.refit_figures() if budget_plan else None,
     }
     results = _results(
         cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed, memorization
@@ -206,24 +222,67 @@ def preamble(
     return corpus, tokenizer, splits, precision, record, checkpoint, model
 
 
-def _plan(model, splits, cfg: TrainConfig, out: RunPaths, precision: str, checkpoint):
-    """(the settings the Trainer runs, the estimate): calibrate, print the
-    estimate, and with a time budget fix the step count; on resume, the count
-    the run was planned with, so its learning-rate schedule does not move."""
+def _plan(
+    model,
+    tokenizer,
+    splits,
+    cfg: TrainConfig,
+    out: RunPaths,
+    precision: str,
+    checkpoint,
+    started: float | None = None,
+    score_test: bool = True,
+):
+    """(the estimate, the time budget's plan or None): calibrate, print the
+    estimate and, with a time budget, plan the steps that fit what is left of
+    it since `started`; on resume, the plan the run recorded, so its steps and
+    learning-rate schedule do not move."""
     args = training_arguments(cfg, out, len(splits.train), precision)
     per_epoch, total = trainer_steps(cfg, len(splits.train), distributed.world_size())
-    calibration = estimate.calibrate(model, splits, cfg, args, precision)
-    planned = None
-    if checkpoint is not None and cfg.time_budget and out.record.exists():
-        planned = run_folder.read_json(out.record).get("planned_steps")
-    fixed = dataclasses.replace(cfg, time_budget=None) if planned else cfg
-    plan = estimate.plan(calibration, fixed, planned or total, per_epoch, splits)
+    calibration = estimate.calibrate(model, splits, cfg, args, precision, tokenizer)
+    recorded = _recorded_budget(out, checkpoint, args) if cfg.time_budget else None
+    fixed = dataclasses.replace(cfg, time_budget=None) if recorded else cfg
+    spent = time.time() - started if started else 0.0
+    plan = estimate.plan(
+        calibration,
+        fixed,
+        recorded.steps if recorded else total,
+        per_epoch,
+        splits,
+        spent=spent,
+        score_test=score_test,
+    )
+    plan.ceiling = total
     if cfg.time_budget:
         plan.budget_seconds = parse_duration(cfg.time_budget)
     logger.info(plan.message())
-    if cfg.time_budget:
-        cfg = dataclasses.replace(cfg, max_steps=plan.steps)
-    return cfg, plan
+    if not cfg.time_budget:
+        return plan, None
+    return plan, recorded or BudgetPlan(
+        first_steps=plan.steps,
+        warmup_steps=args.get_warmup_steps(plan.steps),
+        steps=plan.steps,
+        calibrated_step_seconds=calibration.step_s,
+    )
+
+
+def _recorded_budget(out: RunPaths, checkpoint, args) -> BudgetPlan | None:
+    """The budget plan a resumed run recorded (runs recorded before re-fits
+    have their planned steps alone); None for a fresh run."""
+    if checkpoint is None or not out.record.exists():
+        return None
+    saved = run_folder.read_json(out.record)
+    if saved.get("budget_plan"):
+        return BudgetPlan.from_dict(saved["budget_plan"])
+    steps = saved.get("planned_steps")
+    return BudgetPlan(steps, args.get_warmup_steps(steps), steps) if steps else None
+
+
+def _record_budget(out: RunPaths, record: dict, plan: BudgetPlan) -> None:
+    """A re-fitted plan into the run's settings, so a resumed run keeps it."""
+    record["planned_steps"] = plan.steps
+    record["budget_plan"] = plan.to_dict()
+    run_folder.write_json(out.record, record)
 
 
 def prepare_data(paths, cfg: TrainConfig, *, name_skipped: bool = True):

@@ -29,6 +29,7 @@ from textgen_core.model.loading import save_tokenizer
 from textgen_core.train import checkpoints, distributed, faults
 from textgen_core.train import threads as cpu_threads
 from textgen_core.train.batches import collate_trimmed
+from textgen_core.train.budget import BudgetKeeper, Schedule
 from textgen_core.train.callbacks import GracefulStop, LiveProgress, MetricsLog
 from textgen_core.train.evaluate import evaluate_loss
 
@@ -39,9 +40,10 @@ if TYPE_CHECKING:
 class TextgenTrainer(Trainer):
     """Trainer with token-weighted validation and complete-marked checkpoints."""
 
-    def __init__(self, *args, keep_checkpoints: int = 2, tokenizer=None, **kwargs):
+    def __init__(self, *args, keep_checkpoints: int = 2, tokenizer=None, schedule=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.keep_checkpoints = keep_checkpoints
+        self.schedule = schedule  # a time budget's learning-rate Schedule (budget.py)
         # Saved into every checkpoint, so each one loads on its own (eval,
         # generate, push). Not passed as `processing_class`, which would also
         # swap the data collator for a padding one.
@@ -52,6 +54,18 @@ class TextgenTrainer(Trainer):
         # Fused, chunked LM head + cross-entropy and oneDNN matmuls: ~2x the
         # stock Trainer's tokens/s on CPU with the same losses (BENCHMARKS.md).
         return trainer_compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None and self.schedule is not None:
+            from torch.optim.lr_scheduler import LambdaLR
+
+            schedule = self.schedule
+            # A lambda, not the Schedule: LambdaLR would save a callable object's
+            # fields into scheduler.pt and restore them over the plan that a
+            # resumed run reads from its record (budget.py).
+            self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lambda s: schedule(s))
+            self._created_lr_scheduler = True
+        return super().create_scheduler(num_training_steps, optimizer)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         # The Trainer's own loss is a mean of per-batch means; ours weighs each
@@ -127,10 +141,16 @@ def _steps(cfg: TrainConfig, train_chunks: int, processes: int = 1) -> tuple[int
 
 
 def training_arguments(
-    cfg: TrainConfig, out: RunPaths, train_chunks: int, precision: str | None = None
+    cfg: TrainConfig,
+    out: RunPaths,
+    train_chunks: int,
+    precision: str | None = None,
+    planned_steps: int | None = None,
 ):
     """The Trainer's arguments; `precision` is a resolved one (fp32, bf16,
-    fp16: textgen_core.precision), None keeping the old choice (bf16/fp16 on CUDA)."""
+    fp16: textgen_core.precision), None keeping the old choice (bf16/fp16 on CUDA).
+    `planned_steps`: the steps a time budget plans (at most those the settings
+    give, which stay the Trainer's bound), which set the logging interval."""
     import torch
 
     processes = distributed.world_size()
@@ -161,7 +181,7 @@ def training_arguments(
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         restore_callback_states_from_checkpoint=True,
-        logging_steps=max(1, min(50, total // 20)),
+        logging_steps=max(1, min(50, (planned_steps or total) // 20)),
         include_num_input_tokens_seen="non_padding",
         seed=cfg.seed,
         bf16=bf16,
@@ -178,10 +198,19 @@ def training_arguments(
 
 
 def build_trainer(
-    model, splits, cfg: TrainConfig, out: RunPaths, callbacks=(), precision=None, tokenizer=None
+    model,
+    splits,
+    cfg: TrainConfig,
+    out: RunPaths,
+    callbacks=(),
+    precision=None,
+    tokenizer=None,
+    budget: BudgetKeeper | None = None,
 ):
-    args = training_arguments(cfg, out, len(splits.train), precision)
-    extra = [MetricsLog(out.metrics), *callbacks]
+    """The Trainer of a run; with `budget`, held to its plan's steps and schedule."""
+    planned = budget.plan.steps if budget else None
+    args = training_arguments(cfg, out, len(splits.train), precision, planned)
+    extra = [MetricsLog(out.metrics), *callbacks, *([budget] if budget else [])]
     if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
         extra.append(GracefulStop())
     if cfg.early_stopping_patience:
@@ -196,6 +225,7 @@ def build_trainer(
         callbacks=extra,
         keep_checkpoints=cfg.save_total_limit,
         tokenizer=tokenizer,
+        schedule=Schedule(budget.plan) if budget else None,
     )
     trainer.remove_callback(PrinterCallback)
     if log.progress_bars():

@@ -25,6 +25,10 @@ from textgen_core.serve.settings import MB
 
 SMALL_CORPUS_TOKENS = 50_000
 """Below this many training tokens the preview warns that results will be rough."""
+FEW_EXAMPLES = 200
+"""Below this many training examples of prompt/answer data the preview warns."""
+TRAINED = "trained"
+"""The label of the answer tokens in the preview's example."""
 
 
 @dataclass
@@ -58,6 +62,9 @@ class Preview:
     """Tokens, chunks and split sizes, in a sentence."""
     warning: str | None = None
     """Why the corpus may train poorly, or why it cannot train at all."""
+    example: list[tuple[str, str | None]] = field(default_factory=list)
+    """Prompt/answer data: the first training example as rendered, in pieces,
+    the answer pieces (what the loss is on) labelled TRAINED."""
 
 
 def display_name(raw: str) -> str:
@@ -139,10 +146,12 @@ def shown(text: str, names: dict[str, str]) -> str:
 
 def usable_or_raise(folder: Path, stored: list[StoredFile], data: DataConfig | None = None) -> None:
     """Refuse a set of files none of which ingest would accept, naming each reason."""
+    from textgen_core.data.chat_formats import Columns
     from textgen_core.data.ingest import load_corpus
 
-    corpus = load_corpus([folder], doc_separator=(data or DataConfig()).doc_separator)
-    if corpus.documents:
+    data = data or DataConfig()
+    corpus = load_corpus([folder], doc_separator=data.doc_separator, columns=Columns.of(data))
+    if corpus.documents or corpus.chat_sources:
         return
     names = names_by_path(folder, stored)
     reasons = "; ".join(f"{shown(s.path, names)}: {shown(s.reason, names)}" for s in corpus.skipped)
@@ -150,10 +159,16 @@ def usable_or_raise(folder: Path, stored: list[StoredFile], data: DataConfig | N
 
 
 @lru_cache(maxsize=4)
-def _tokenizer(model: str):
+def _tokenizer(model: str, chat: bool = False):
+    """`model`'s tokenizer; with `chat`, with a chat template (textgen's minimal
+    one when it has none, as training gives it)."""
+    from textgen_core.chat_template import ensure_chat_template
     from textgen_core.model.loading import load_tokenizer
 
-    return load_tokenizer(model)
+    tokenizer = load_tokenizer(model)
+    if chat:
+        ensure_chat_template(tokenizer)
+    return tokenizer
 
 
 def preview(
@@ -170,46 +185,85 @@ def preview(
 
 
 def _preview_folder(folder: Path, stored: list[StoredFile], model: str, data: DataConfig):
+    from textgen_core.data.chat_formats import Columns
+    from textgen_core.data.file_table import left_out
     from textgen_core.data.ingest import load_corpus
-    from textgen_core.data.prepare import split, tokenize
+    from textgen_core.data.prepare import split, tokenize_all
 
     names = names_by_path(folder, stored)
-    corpus = load_corpus([folder], doc_separator=data.doc_separator)
+    corpus = load_corpus([folder], doc_separator=data.doc_separator, columns=Columns.of(data))
+    if not corpus.documents and not corpus.chat_sources:
+        rows = [
+            [shown(s.path, names), "skipped", shown(s.reason, names), 0, ""] for s in corpus.skipped
+        ]
+        return Preview(rows, "No usable text.", "Every file was skipped; see the reasons.")
+    tokenizer = _tokenizer(model, chat=bool(corpus.chat_sources))
+    tok, chat = tokenize_all(corpus, tokenizer, data)
+    per_file = tok.tokens_per_file() if tok is not None else {}
+    stats = chat.stats() if chat is not None else {}
+    for path, counts in stats.items():
+        per_file[path] = counts["prompt_tokens"] + counts["answer_tokens"]
+    if chat is not None:
+        corpus.skipped.extend(left_out({"left_out": chat.left_out}))
+    kinds = corpus.kinds
     rows = [
+        [shown(p, names), "accepted", "", per_file.get(p, 0), kinds.get(p, "text")]
+        for p in corpus.files_used
+    ]
+    rows += [
         [shown(s.path, names), "skipped", shown(s.reason, names), 0, ""] for s in corpus.skipped
     ]
-    if not corpus.documents:
-        return Preview(rows, "No usable text.", "Every file was skipped; see the reasons.")
-    tokenizer = _tokenizer(model)
-    tok = tokenize(corpus, tokenizer)
-    per_file = [0] * len(tok.files)
-    for ids, source in zip(tok.ids, tok.sources, strict=True):
-        per_file[source] += len(ids)
-    kinds = corpus.kinds
-    accepted = [
-        [shown(p, names), "accepted", "", n, kinds.get(p, "text")]
-        for p, n in zip(tok.files, per_file, strict=True)
-    ]
-    rows = accepted + rows
-    total = sum(per_file)
+    total = sum(per_file.values())
+    example = _example(chat, tokenizer) if chat is not None else []
     try:
-        splits = split(tok, data, tokenizer.pad_token_id)
+        splits = split(tok, data, tokenizer.pad_token_id, chat=chat)
     except TextgenError as exc:
-        return Preview(rows, f"{total} tokens.", f"Cannot train on this: {exc}")
-    return Preview(rows, _summary(total, splits, data), _warning(splits))
+        return Preview(rows, f"{total} tokens.", f"Cannot train on this: {exc}", example)
+    return Preview(rows, _summary(total, splits, data), _warning(splits), example)
+
+
+def _example(chat, tokenizer) -> list[tuple[str, str | None]]:
+    """The first conversation's first row as text, in prompt and answer pieces."""
+    import numpy as np
+
+    ids, answers = chat.row(0)
+    edges = np.flatnonzero(np.diff(answers.astype(np.int8))) + 1
+    pieces = []
+    for start, stop in zip([0, *edges], [*edges, len(ids)], strict=True):
+        label = TRAINED if answers[start] else None
+        pieces.append((tokenizer.decode(ids[start:stop].tolist()), label))
+    return pieces
 
 
 def _summary(total: int, splits, data: DataConfig) -> str:
     s = splits.summary()
+    by = s["split_by"].replace("_", " ").replace("+", " and ")
+    if splits.chat is not None:
+        per_file = splits.chat["per_file"].values()
+        examples = sum(f["examples"] for f in per_file)
+        answers = sum(f["answer_tokens"] for f in per_file)
+        return (
+            f"{total} tokens, {examples} prompt/answer examples ({answers} answer tokens, "
+            f"which training is on) -> train {s['train_chunks']}, validation "
+            f"{s['validation_chunks']}, test {s['test_chunks']} rows (split by {by})."
+        )
     chunks = s["train_chunks"] + s["validation_chunks"] + s["test_chunks"]
     return (
         f"{total} tokens -> {chunks} chunks of {data.chunk_size} tokens: "
         f"train {s['train_chunks']}, validation {s['validation_chunks']}, "
-        f"test {s['test_chunks']} (split by {s['split_by'].replace('_', ' ')})."
+        f"test {s['test_chunks']} (split by {by})."
     )
 
 
 def _warning(splits) -> str | None:
+    if splits.chat is not None:
+        rows = len(splits.train)
+        if rows < FEW_EXAMPLES:
+            return (
+                f"Few examples: {rows} to train on. A model learns a task from hundreds of "
+                f"examples or more; {FEW_EXAMPLES}+ give more reliable results."
+            )
+        return None
     train_tokens = splits.tokens("train")
     if train_tokens < SMALL_CORPUS_TOKENS:
         return (

@@ -35,8 +35,11 @@ class Handlers:
         self.store, self.server, self.limits, self.cap = store, server, limits, cap
 
     def preview(self, files, model, chunk_size, seed, separator=None):
+        """The file table, the summary, and one example of prompt/answer data
+        with its trained tokens (hidden without such data)."""
+        hidden = gr.HighlightedText(value=[], visible=False)
         if not files:
-            return [], "Upload text files to see what training would use."
+            return [], "Upload text files to see what training would use.", hidden
         try:
             data = DataConfig(
                 chunk_size=whole("chunk_size", chunk_size),
@@ -45,9 +48,10 @@ class Handlers:
             )
             shown = preview(files, (model or "").strip(), data, self.limits)
         except (TextgenError, gr.Error) as exc:
-            return [], f"**Cannot use these files:** {exc}"
+            return [], f"**Cannot use these files:** {exc}", hidden
         warning = f"\n\n**Warning:** {shown.warning}" if shown.warning else ""
-        return shown.rows, shown.summary + warning
+        example = gr.HighlightedText(value=shown.example, visible=bool(shown.example))
+        return shown.rows, shown.summary + warning, example
 
     def start_training(self, files, model, epochs, batch_size, learning_rate, chunk_size, use_lora):
         """API: start a training job; its id."""
@@ -186,6 +190,42 @@ class Handlers:
                 text += piece
                 yield text
 
+    def is_chat_model(self, model) -> bool:
+        """Whether `model` (a job id, Hub id, folder or scratch:*) has a chat template."""
+        try:
+            path = self._model_path(model)
+            return bool(_chat_template_of(path))
+        except (TextgenError, gr.Error, OSError):
+            return False
+
+    def chat_view(self, model):
+        """Model chosen: the chat view shows for a chat model, hides otherwise."""
+        return gr.Group(visible=self.is_chat_model(model))
+
+    def chat(self, model, history, message, system, *settings):
+        """One turn of the chat view: `message` answered after `history` (and
+        `system`), rendered with the model's chat template as /v1/chat/completions
+        renders it; the history with the answer growing, streamed."""
+        cfg = generate_config(*settings, self.cap)
+        history = [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
+        if not (message or "").strip():
+            raise gr.Error("message: write something to send")
+        history.append({"role": "user", "content": message})
+        with shown_to_user():
+            path = self._model_path(model)
+            tokenizer = self.server.batcher(path).tokenizer
+            if not getattr(tokenizer, "chat_template", None):
+                raise TextgenError(f"model: {model} has no chat template; use the prompt above")
+            turns = ([{"role": "system", "content": system}] if system else []) + history
+            prompt = tokenizer.apply_chat_template(
+                turns, tokenize=False, add_generation_prompt=True
+            )
+            answer = {"role": "assistant", "content": ""}
+            yield [*history, answer], ""
+            for piece in self.server.stream(path, prompt, cfg):
+                answer["content"] += piece
+                yield [*history, answer], ""
+
     def samples(self, job_id: str):
         """Timer tick: the job's samples timeline (empty without a job)."""
         try:
@@ -259,3 +299,17 @@ class Handlers:
                 token=token or None,
             )
         return f"Published: [{url}]({url})"
+
+
+def _text(content) -> str:
+    """A chat message's text: Gradio gives a string, or parts with text."""
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else [content]
+    return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in parts)
+
+
+def _chat_template_of(path: str):
+    from textgen_core.model.loading import load_tokenizer
+
+    return getattr(load_tokenizer(path), "chat_template", None)

@@ -11,7 +11,7 @@ from textgen_core.app.ui.export_section import export_section
 from textgen_core.app.ui.forms import MODEL_HINT, setting
 from textgen_core.app.ui.handlers import Handlers
 from textgen_core.app.ui.tune_tab import tune_tab
-from textgen_core.app.uploads import MB
+from textgen_core.app.uploads import MB, TRAINED
 from textgen_core.config import DataConfig, GenerateConfig, TrainConfig, field_docs
 from textgen_core.model.cache import ModelCache
 from textgen_core.precision import TRAIN_PRECISIONS
@@ -31,6 +31,13 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
         headers=["file", "status", "reason", "tokens", "kind"], label="Files", interactive=False
     )
     summary = gr.Markdown("Upload text files to see what training would use.")
+    example = gr.HighlightedText(
+        label="One prompt/answer example as the model sees it: highlighted, the answer tokens "
+        "the loss is on (system and user turns are context)",
+        color_map={TRAINED: "green"},
+        show_legend=True,
+        visible=False,
+    )
     with gr.Row():
         model = gr.Textbox(value=TRAIN.model, label="Base model", info=MODEL_HINT, scale=2)
         epochs = setting(TRAIN, "epochs", "Epochs", precision=None)
@@ -83,9 +90,10 @@ def _train_tab(h: Handlers, remembered: gr.BrowserState, max_file_mb: float):
     hidden = {"visible": False}
     api_start, api_status, api_job = gr.Button(**hidden), gr.Button(**hidden), gr.Textbox(**hidden)
     private = {"api_visibility": "private"}
+    shown = [table, summary, example]
     for trigger in (files.change, chunk.change, seed.change, model.submit, model.blur):
-        trigger(h.preview, [files, model, chunk, seed, separator], [table, summary], **private)
-    separator.blur(h.preview, [files, model, chunk, seed, separator], [table, summary], **private)
+        trigger(h.preview, [files, model, chunk, seed, separator], shown, **private)
+    separator.blur(h.preview, [files, model, chunk, seed, separator], shown, **private)
     form = [
         files,
         model,
@@ -143,6 +151,7 @@ def _generate_tab(h: Handlers, cap: int, concurrency: int):
         base_output = gr.Textbox(label="Base model's text", lines=10, visible=False)
     inputs = [model, prompt, max_new, temperature, top_k, top_p, penalty, seed]
     button.click(h.generate, inputs, output, api_name="generate", concurrency_limit=concurrency)
+    _chat_view(h, model, inputs[2:], concurrency)
     compare.change(h.seed_for_compare, [compare, seed], seed, api_visibility="private")
     compare.change(
         lambda on: gr.Textbox(visible=on), compare, base_output, api_visibility="private"
@@ -155,6 +164,24 @@ def _generate_tab(h: Handlers, cap: int, concurrency: int):
         concurrency_limit=concurrency,
     )
     return model, refresh
+
+
+def _chat_view(h: Handlers, model, settings: list, concurrency: int) -> None:
+    """For chat models: a conversation, each answer rendered with the model's chat
+    template (the settings above apply)."""
+    with gr.Group(visible=False) as view:
+        chatbot = gr.Chatbot(label="Chat (this model has a chat template)", height=360)
+        system = gr.Textbox(label="System message (optional)")
+        message = gr.Textbox(label="Message", lines=2)
+        with gr.Row():
+            send = gr.Button("Send", variant="primary")
+            clear = gr.Button("Clear")
+    private = {"api_visibility": "private"}
+    model.change(h.chat_view, model, view, **private)
+    turn = [model, chatbot, message, system, *settings]
+    for trigger in (send.click, message.submit):
+        trigger(h.chat, turn, [chatbot, message], concurrency_limit=concurrency, **private)
+    clear.click(lambda: [], None, chatbot, **private)
 
 
 def _publish_tab(h: Handlers):

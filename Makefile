@@ -39,3 +39,5 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/data_prep.py
 	$(PY) benchmarks/memorization.py
 	$(PY) benchmarks/export_runtimes.py
+	$(PY) benchmarks/chat_data.py
+	$(PY) benchmarks/chat_quality.py

@@ -64,11 +64,12 @@ The verdict is "copies" when either holds:
 
 Otherwise "no sign of copying". Either way the verdict carries the numbers.
 
-Prompt/answer data (DESIGN.md, next): the evidence there is answers copied
-from training answers. Two functions are where it plugs in: `SplitStream.of`
-(the text indexed: there, the training answers only, the tokens whose label
-is not IGNORE_INDEX) and `held_out_prompts` (there, each test example's
-prompt, and its answer as the reference continuation).
+Prompt/answer and chat data: the evidence is answers copied from training
+answers. The index holds only what the model was trained to write (tokens
+with a label: the answers; every token with --train-on all), a held-out
+conversation's prompt is its tokens up to its first answer, and the reference
+continuation is that answer, the one its author wrote. Text and
+conversations in one run are measured together, each kind its own way.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ from pathlib import Path
 import numpy as np
 
 from textgen_core.config import DataConfig, GenerateConfig, TrainConfig
+from textgen_core.data.splits import IGNORE_INDEX
 from textgen_core.quality.informative import WordTokens, informative_ngrams, trimmed
 from textgen_core.quality.ngrams import N, NgramIndex
 
@@ -95,31 +97,38 @@ ENOUGH_SHARE = 0.3
 
 @dataclass
 class SplitStream:
-    """The real (non-pad) tokens of a split back to back, and where each of
-    its chunks ends in that stream."""
+    """The tokens of a split back to back (its real, non-pad tokens, or with
+    `trained_only` those with a label), whether each is trained (an answer of
+    prompt/answer data; every token of text), and where each row ends."""
 
     tokens: np.ndarray
+    trained: np.ndarray
     row_ends: np.ndarray
 
     @classmethod
-    def of(cls, dataset) -> SplitStream:
+    def of(cls, dataset, trained_only: bool = False) -> SplitStream:
         import pyarrow.compute as pc
 
         table = dataset.data.table
-        ids = pc.list_flatten(table.column("input_ids")).to_numpy()
-        mask = pc.list_flatten(table.column("attention_mask")).to_numpy().astype(bool)
-        width = len(ids) // max(1, len(dataset))  # every chunk has chunk_size slots
-        real = mask.reshape(len(dataset), width).sum(1) if len(dataset) else np.zeros(0)
-        ids = ids[mask]
+
+        def flat(name: str) -> np.ndarray:
+            return pc.list_flatten(table.column(name)).to_numpy()
+
+        mask = flat("attention_mask").astype(bool)
+        labeled = flat("labels") != IGNORE_INDEX
+        keep = labeled if trained_only else mask
+        ids = flat("input_ids")[keep]
+        width = len(keep) // max(1, len(dataset))  # every row has the same slots
+        kept = keep.reshape(len(dataset), width).sum(1) if len(dataset) else np.zeros(0)
         dtype = np.uint16 if len(ids) == 0 or int(ids.max()) < 1 << 16 else np.int32
-        return cls(ids.astype(dtype), np.cumsum(real).astype(np.int64))
+        return cls(ids.astype(dtype), labeled[keep], np.cumsum(kept).astype(np.int64))
 
     @property
     def row_starts(self) -> np.ndarray:
         return np.concatenate([[0], self.row_ends[:-1]]).astype(np.int64)
 
     def row_of(self, position: int) -> tuple[int, int]:
-        """(chunk, offset among its real tokens) of a stream position."""
+        """(row, offset among its kept tokens) of a stream position."""
         row = int(np.searchsorted(self.row_ends, position, side="right"))
         return row, position - int(self.row_starts[row])
 
@@ -150,36 +159,62 @@ def overlap(index: NgramIndex, tokens: np.ndarray, words: WordTokens) -> Overlap
     )  # fmt: skip
 
 
-def choose_prompts(test: SplitStream, count: int, prompt_tokens: int, seed: int) -> list[int]:
-    """Start positions (in the test stream) of up to `count` seeded test
-    chunks long enough for a prompt and at least one n-gram after it."""
-    starts = test.row_starts
-    fits = starts[starts + prompt_tokens + N <= len(test.tokens)]
+@dataclass
+class Prompt:
+    """A held-out prompt and its real continuation, as spans of the test stream."""
+
+    start: int
+    end: int  # of the prompt; the reference starts here
+    reference_end: int
+
+
+def candidate_prompts(test: SplitStream, prompt_tokens: int, length: int) -> list[Prompt]:
+    """Every row that can give a prompt: a text chunk with `prompt_tokens`
+    tokens and at least one n-gram after them (its continuation may run on
+    into the next chunk, as the text does), and a conversation, whose prompt is
+    everything up to its first answer and whose reference is that answer."""
+    found = []
+    for start, end in zip(test.row_starts.tolist(), test.row_ends.tolist(), strict=True):
+        trained = test.trained[start:end]
+        if trained.all():  # text
+            if start + prompt_tokens + N <= len(test.tokens):
+                cut = start + prompt_tokens
+                found.append(Prompt(start, cut, min(cut + length, len(test.tokens))))
+        elif trained.any():  # a conversation: its prompt, then its first answer
+            first = int(trained.argmax())
+            answer = first + int(np.argmin(np.append(trained[first:], False)))
+            found.append(Prompt(start, start + first, start + min(answer, first + length)))
+    return found
+
+
+def held_out_prompts(
+    test: SplitStream, count: int, prompt_tokens: int, length: int, seed: int
+) -> list[Prompt]:
+    """Up to `count` seeded `candidate_prompts`, in stream order."""
+    fits = candidate_prompts(test, prompt_tokens, length)
     rng = np.random.default_rng(seed)
-    return sorted(int(s) for s in rng.choice(fits, size=min(count, len(fits)), replace=False))
+    chosen = rng.choice(len(fits), size=min(count, len(fits)), replace=False) if fits else []
+    return [fits[i] for i in sorted(int(c) for c in chosen)]
 
 
-def held_out_prompts(test: SplitStream, count: int, prompt_tokens: int, length: int, seed: int):
-    """(starts, prompts, real continuations of up to `length` tokens) of up to
-    `count` seeded test chunks (see the module docstring for prompt/answer data)."""
-    starts = choose_prompts(test, count, prompt_tokens, seed)
-    prompts = [test.tokens[s : s + prompt_tokens] for s in starts]
-    references = [test.tokens[s + prompt_tokens : s + prompt_tokens + length] for s in starts]
-    return starts, prompts, references
-
-
-def continue_prompts(model, tokenizer, prompts: list[list[int]], cfg: GenerateConfig):
+def continue_prompts(model, tokenizer, prompts: list[list[int]], cfg: GenerateConfig, lengths=None):
     """The new token ids after each prompt, all decoded together; prompt i
-    is sampled with seed cfg.seed + i."""
+    is sampled with seed cfg.seed + i, for `lengths[i]` new tokens (default
+    cfg.max_new_tokens)."""
     from dataclasses import replace
 
     from textgen_core.generate.batched import Row, decode
 
     if not prompts:
         return []
+    lengths = lengths or [cfg.max_new_tokens] * len(prompts)
     rows = [
-        Row(ids=[int(t) for t in p], cfg=replace(cfg, seed=(cfg.seed or 0) + i), emit=_ignore)
-        for i, p in enumerate(prompts)
+        Row(
+            ids=[int(t) for t in p],
+            cfg=replace(cfg, seed=(cfg.seed or 0) + i, max_new_tokens=n),
+            emit=_ignore,
+        )
+        for i, (p, n) in enumerate(zip(prompts, lengths, strict=True))
     ]
     was_training = model.training
     model.eval()  # no dropout while sampling
@@ -280,12 +315,17 @@ def measure(
 
     from textgen_core.model.loading import context_length
 
-    length = min(continuation_tokens, context_length(model) - prompt_tokens)
+    context = context_length(model)
+    length = min(continuation_tokens, context - prompt_tokens)
     cfg = replace(cfg or GenerateConfig(), max_new_tokens=length, seed=seed, stop=[])
-    starts, prompt_ids, references = held_out_prompts(
-        SplitStream.of(splits.test), prompts, prompt_tokens, length, seed
-    )
-    generated = continue_prompts(model, tokenizer, prompt_ids, cfg)
+    test = SplitStream.of(splits.test)
+    chosen = held_out_prompts(test, prompts, prompt_tokens, length, seed)
+    chosen = [p for p in chosen if p.end - p.start < context]  # room to write
+    starts = [p.start for p in chosen]
+    prompt_ids = [test.tokens[p.start : p.end] for p in chosen]
+    references = [test.tokens[p.end : p.reference_end] for p in chosen]
+    lengths = [min(length, context - (p.end - p.start)) for p in chosen]
+    generated = continue_prompts(model, tokenizer, prompt_ids, cfg, lengths)
     words = WordTokens(tokenizer)
     made = [overlap(index, g, words) for g in generated]
     real = [overlap(index, r, words) for r in references]
@@ -306,7 +346,7 @@ def memorization_report(
     """The `memorization` block of results.json for `model` trained on
     `splits.train`, prompted from `splits.test` (see the module docstring):
     `cfg` gives the sampling settings (its length and seed are replaced)."""
-    train = SplitStream.of(splits.train)
+    train = SplitStream.of(splits.train, trained_only=True)
     index = NgramIndex(train.tokens)
     m = measure(
         model,
@@ -372,7 +412,9 @@ def _example(m: Measurement, train: SplitStream, splits, tokenizer) -> dict:
     o = m.made[top]
     span = m.generated[top][o.longest_start : o.longest_start + o.longest]
     row, offset = train.row_of(o.longest_position)
-    source = splits.train[row]["source"][offset]
+    record = splits.train[row]
+    trained = np.flatnonzero(np.asarray(record["labels"]) != IGNORE_INDEX)
+    source = record["source"][int(trained[offset])]
     return {"text": tokenizer.decode(span.tolist()).strip(), "file": splits.files[source]}
 
 

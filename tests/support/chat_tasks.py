@@ -40,12 +40,12 @@ def example(rng: random.Random, task: str) -> tuple[str, str]:
     return f"What is the last word? {shown}", words[-1]
 
 
-def conversations(n: int, seed: int = 0) -> list[list[dict]]:
+def conversations(n: int, seed: int = 0, tasks: tuple[str, ...] = TASKS) -> list[list[dict]]:
     """`n` single-turn conversations, the tasks in turn, seeded."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        prompt, answer = example(rng, TASKS[i % len(TASKS)])
+        prompt, answer = example(rng, tasks[i % len(tasks)])
         out.append([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}])
     return out
 
@@ -55,13 +55,15 @@ def write_jsonl(path: Path, items: list[list[dict]]) -> Path:
     return path
 
 
-def held_out(n: int, seen: set[str], seed: int = 1) -> list[tuple[str, str, str]]:
+def held_out(
+    n: int, seen: set[str], seed: int = 1, tasks: tuple[str, ...] = TASKS
+) -> list[tuple[str, str, str]]:
     """`n` (task, prompt, answer) triples whose prompts are not in `seen`;
     the persona task keeps its fixed questions (its check is the reply)."""
     rng = random.Random(seed)
     out = []
     while len(out) < n:
-        task = TASKS[len(out) % len(TASKS)]
+        task = tasks[len(out) % len(tasks)]
         prompt, answer = example(rng, task)
         if task == "persona" or prompt not in seen:
             out.append((task, prompt, answer))

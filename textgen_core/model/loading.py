@@ -1,9 +1,13 @@
 """Load a model and its tokenizer: a Hub id, a local folder, or `scratch:<arch>`.
 
-Every tokenizer gets a pad token (`[PAD]`, added as a special token) and the
-embeddings are resized to a multiple of 64, which keeps the LM-head matmul on
-fast shapes. Token ids the tokenizer cannot produce are suppressed in the saved
-generation config, so plain `transformers` generation never samples them.
+What differs by family (textgen_core.families): a tokenizer without a pad token
+gets `[PAD]` on GPT-2 (an added row, the embeddings resized to a multiple of 64,
+which keeps the LM-head matmul on fast shapes) and pads with its EOS token on
+every other family, so their models keep their shape. Embedding rows are added
+only where the tokenizer gives text an id the model has no row for. A tokenizer
+without an EOS token is refused: every document ends with it. Token ids the
+tokenizer cannot produce are suppressed in the saved generation config, so plain
+`transformers` generation never samples them.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from pathlib import Path
 
 from textgen_core.chat_template import stop_ids
 from textgen_core.errors import TextgenError
-from textgen_core.model.offline_tokenizers import gpt2_tokenizer_dir
+from textgen_core.families import SCRATCH_ARCHITECTURES, Architecture, family
+from textgen_core.model.offline_tokenizers import gpt2_tokenizer_dir as gpt2_tokenizer_dir  # API
+from textgen_core.model.offline_tokenizers import tokenizer_dir
 from textgen_core.model.tokenizer_check import check_tokenizer, tokenizer_source
 
 PAD_TOKEN = "[PAD]"
@@ -22,23 +28,48 @@ SCRATCH_PREFIX = "scratch:"
 # Learned position-embedding modules by architecture (GPT-2, GPT-Neo: wpe; OPT: embed_positions).
 _POSITION_EMBEDDINGS = {"wpe", "embed_positions"}
 
-# Architectures for from-scratch training and offline use. `tiny` is small
-# enough to learn visibly in a few CPU minutes.
-SCRATCH_ARCHS = {
-    "distilgpt2": dict(n_layer=6, n_embd=768, n_head=12, n_positions=1024),
-    "gpt2": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024),
-    "tiny": dict(n_layer=2, n_embd=128, n_head=4, n_positions=512),
-}
+SCRATCH_ARCHS = {name: a.config for name, a in SCRATCH_ARCHITECTURES.items()}
+"""Architectures for from-scratch training and offline use (families.ARCHITECTURES
+with an offline tokenizer), by name: `scratch:tiny`, `scratch:qwen3-0.6b`, ..."""
 
 
-def _scratch_arch(name: str) -> dict:
+def _scratch_arch(name: str) -> Architecture:
     arch = name[len(SCRATCH_PREFIX) :]
-    if arch not in SCRATCH_ARCHS:
+    if arch not in SCRATCH_ARCHITECTURES:
         raise TextgenError(
             f"--model {name}: unknown scratch architecture; choose one of "
-            + ", ".join(SCRATCH_PREFIX + a for a in SCRATCH_ARCHS)
+            + ", ".join(SCRATCH_PREFIX + a for a in SCRATCH_ARCHITECTURES)
         )
-    return SCRATCH_ARCHS[arch]
+    return SCRATCH_ARCHITECTURES[arch]
+
+
+def _scratch_config(name: str, tokenizer=None):
+    """The transformers config of `scratch:NAME`; GPT-2's vocabulary is the
+    tokenizer's own length (its [PAD] included), the others' the published one."""
+    from transformers import AutoConfig
+
+    arch = _scratch_arch(name)
+    values = dict(arch.config)
+    if tokenizer is not None:
+        values.setdefault("vocab_size", len(tokenizer))
+        values.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    return AutoConfig.for_model(arch.model_type, **values)
+
+
+def base_config(name: str, *, revision: str | None = None):
+    """The transformers config of model `name` (a scratch architecture, a LoRA
+    adapter's base, a folder or a Hub id), read without the weights; None when
+    there is none to read."""
+    from transformers import AutoConfig
+
+    if name.startswith(SCRATCH_PREFIX):
+        return _scratch_config(name)
+    if adapter_dir(name):
+        return base_config(_adapter_base(adapter_dir(name)))
+    try:
+        return AutoConfig.from_pretrained(name, revision=revision)
+    except Exception:  # no config, no network: the callers have a generic rule
+        return None
 
 
 def _load_error(name: str, exc: Exception, revision: str | None = None) -> TextgenError:
@@ -54,14 +85,15 @@ def _load_error(name: str, exc: Exception, revision: str | None = None) -> Textg
 
 
 def load_tokenizer(name: str, *, revision: str | None = None):
-    """The tokenizer of `name`, with a pad token."""
+    """The tokenizer of `name`, with an EOS and a pad token (`give_pad_token`)."""
     from transformers import AutoTokenizer
 
-    source = gpt2_tokenizer_dir() if name.startswith(SCRATCH_PREFIX) else name
     if name.startswith(SCRATCH_PREFIX):
-        _scratch_arch(name)
+        source = tokenizer_dir(_scratch_arch(name).tokenizer)
     elif adapter_dir(name):
         source = str(adapter_dir(name))
+    else:
+        source = name
     if not name.startswith(SCRATCH_PREFIX):
         # a run's checkpoint without tokenizer files: its run's tokenizer
         resolved, resolved_revision = tokenizer_source(str(source))
@@ -71,8 +103,14 @@ def load_tokenizer(name: str, *, revision: str | None = None):
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
     except (OSError, ValueError) as exc:
         raise _load_error(name, exc, revision) from None
-    if tokenizer.pad_token is None:
-        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+    if tokenizer.eos_token_id is None:
+        raise TextgenError(
+            f"--model {name}: its tokenizer has no end-of-text (EOS) token, which textgen puts "
+            "after every document so the model learns where texts end; choose a model whose "
+            'tokenizer has one, or set "eos_token" in its tokenizer_config.json'
+        )
+    config = base_config(name, revision=revision)
+    give_pad_token(tokenizer, getattr(config, "model_type", None))
     return tokenizer
 
 
@@ -86,22 +124,29 @@ def save_tokenizer(tokenizer, folder) -> None:
         tokenizer.save_vocabulary(str(folder))  # copies it to folder/tokenizer.model
 
 
+def give_pad_token(tokenizer, model_type: str | None) -> None:
+    """A pad token for a tokenizer without one: `[PAD]`, an added token, for
+    families that add one (GPT-2, as textgen always did); else its EOS token,
+    which changes nothing in the model. Padding is masked by the attention
+    mask, never by token id, so the EOS that ends a document is still trained."""
+    if tokenizer.pad_token is not None:
+        return
+    if family(model_type).adds_pad_token:
+        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+    else:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
 def load_model(name: str, tokenizer, *, seed: int = 42, revision: str | None = None):
     """The causal LM of `name`, embeddings resized for the tokenizer."""
     import torch
-    from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+    from transformers import AutoModelForCausalLM
 
     if adapter_dir(name):
         return _load_adapter(adapter_dir(name), tokenizer, seed=seed)
     if name.startswith(SCRATCH_PREFIX):
         torch.manual_seed(seed)
-        config = GPT2Config(
-            vocab_size=len(tokenizer),
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            **_scratch_arch(name),
-        )
-        model = GPT2LMHeadModel(config)
+        model = AutoModelForCausalLM.from_config(_scratch_config(name, tokenizer))
     else:
         try:
             model = AutoModelForCausalLM.from_pretrained(name, revision=revision)
@@ -130,9 +175,12 @@ def _load_adapter(folder: Path, tokenizer, *, seed: int):
     """Base model + LoRA adapter, merged for plain, fast inference."""
     from peft import PeftModel
 
-    base = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
-    model = load_model(base, tokenizer, seed=seed)
+    model = load_model(_adapter_base(folder), tokenizer, seed=seed)
     return PeftModel.from_pretrained(model, folder).merge_and_unload()
+
+
+def _adapter_base(folder: Path) -> str:
+    return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
 
 
 def _linear_names(model) -> set[str]:
@@ -146,24 +194,36 @@ def _linear_names(model) -> set[str]:
     }
 
 
-def apply_lora(model, lora):
-    """Wrap `model` with trainable LoRA adapters (PEFT); everything else frozen."""
-    from peft import LoraConfig, get_peft_model
+ALL_LINEAR = "all-linear"
+"""`--lora-targets all-linear`: every linear layer but the output head (PEFT's shorthand)."""
 
-    targets = lora.targets
-    if targets is None and model.config.model_type == "gpt2":
-        targets = ["c_attn", "c_proj", "c_fc"]
+
+def lora_targets(model, requested: list[str] | None) -> list[str] | str | None:
+    """The LoRA target modules: `requested`, else the family's defaults (None:
+    PEFT's own for the model type). Names not in the model are refused."""
+    if requested and ALL_LINEAR in requested:
+        return ALL_LINEAR
+    targets = requested
+    if targets is None and family(model.config.model_type).lora_targets:
+        targets = list(family(model.config.model_type).lora_targets)
     found = _linear_names(model)
     if targets is not None and not set(targets) <= found:
         raise TextgenError(
             f"--lora-targets: {', '.join(sorted(set(targets) - found))} not in this model; "
-            f"its linear layers are: {', '.join(sorted(found))}"
+            f"its linear layers are: {', '.join(sorted(found))} (or {ALL_LINEAR})"
         )
+    return targets
+
+
+def apply_lora(model, lora):
+    """Wrap `model` with trainable LoRA adapters (PEFT); everything else frozen."""
+    from peft import LoraConfig, get_peft_model
+
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=targets,
+        target_modules=lora_targets(model, lora.targets),
         fan_in_fan_out=model.config.model_type == "gpt2",  # GPT-2 stores Conv1D weights transposed
         task_type="CAUSAL_LM",
     )
@@ -187,6 +247,15 @@ def freeze_embeddings(model) -> list[str]:
             param.requires_grad_(False)
             frozen.append(name)
     return frozen
+
+
+def embeddings_resized(model, name: str, *, revision: str | None = None) -> bool:
+    """Whether `model`'s embedding rows differ from those of the base model
+    `name` (textgen added `[PAD]` or rows for the tokenizer), so that a LoRA
+    adapter must carry the embeddings to be loaded on top of the base."""
+    config = base_config(name, revision=revision)
+    rows = model.get_input_embeddings().weight.shape[0]
+    return config is None or getattr(config, "vocab_size", None) != rows
 
 
 def parameter_counts(model) -> dict:
@@ -214,24 +283,51 @@ def _resize_embeddings(model, size: int) -> None:
                 layer.weight[old:] = layer.weight[:old].mean(dim=0)
 
 
+def rows_needed(tokenizer, rows: int) -> int:
+    """Embedding rows the text path needs: every id the tokenizer gives
+    ordinary text, and its pad, EOS and BOS ids. A special token past the
+    model's `rows` that is none of these needs no row: Gemma 3's tokenizer has
+    262145 tokens for the model's 262144 rows, the last being
+    `<image_soft_token>`, which only its image model uses."""
+    used = {tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id}
+    added = tokenizer.added_tokens_decoder
+    needed = [
+        i
+        for i in range(rows, len(tokenizer))
+        if i in used or i not in added or not added[i].special
+    ]
+    return max(needed, default=rows - 1) + 1
+
+
 def prepare_for_tokenizer(model, tokenizer) -> None:
-    """Resize embeddings for the tokenizer (padded to a multiple of 64), and
-    record pad/eos ids (and the chat template's end of turn) and the
+    """Resize the embeddings only where the tokenizer needs more rows (and, on
+    families that add `[PAD]`, to a multiple of 64), and record the pad and
+    stop ids (EOS, the chat template's end of turn, the model's own) and the
     never-produced ids in the configs."""
     rows = model.get_input_embeddings().weight.shape[0]
-    if rows < len(tokenizer) or rows % PAD_MULTIPLE:
-        _resize_embeddings(model, len(tokenizer))
+    needed = rows_needed(tokenizer, rows)
+    padded_family = family(model.config.model_type).adds_pad_token
+    if rows < needed or (padded_family and (rows < len(tokenizer) or rows % PAD_MULTIPLE)):
+        _resize_embeddings(model, max(needed, len(tokenizer) if padded_family else needed))
     vocab = model.get_input_embeddings().weight.shape[0]
     model.config.pad_token_id = tokenizer.pad_token_id
     gen = model.generation_config
+    eos = end_token_ids(gen.eos_token_id, stop_ids(tokenizer))
     gen.pad_token_id = tokenizer.pad_token_id
-    stop = stop_ids(tokenizer)  # with a chat template, its end of turn too
-    gen.eos_token_id = stop[0] if len(stop) == 1 else stop or None
+    gen.eos_token_id = eos[0] if len(eos) == 1 else eos or None
     gen.bos_token_id = tokenizer.bos_token_id
     never = set(range(len(tokenizer), vocab))
-    if tokenizer.pad_token_id != tokenizer.eos_token_id:
+    if tokenizer.pad_token_id not in eos:
         never.add(tokenizer.pad_token_id)
     gen.suppress_tokens = sorted(never) or None
+
+
+def end_token_ids(model_eos, stops: list[int]) -> list[int]:
+    """The ids generation stops at: `stops` (the tokenizer's EOS, which ends every
+    training document, and its chat template's end of turn) first, then the
+    model's own (Qwen3's config also stops at `<|endoftext|>`)."""
+    own = model_eos if isinstance(model_eos, list) else [] if model_eos is None else [model_eos]
+    return [*stops, *(i for i in own if i not in stops)]
 
 
 def context_length(model) -> int:

@@ -36,15 +36,10 @@ def recorded_precision(out: RunPaths) -> str | None:
 
 def model_width(cfg: TrainConfig) -> int | None:
     """Hidden size of `cfg.model` from its config alone (no weights), or None."""
-    from textgen_core.model.loading import SCRATCH_PREFIX, _scratch_arch
+    from textgen_core.model.loading import base_config
 
-    if cfg.model.startswith(SCRATCH_PREFIX):
-        return _scratch_arch(cfg.model).get("n_embd")
-    try:
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(cfg.model, revision=cfg.revision)
-    except Exception:  # an adapter folder, no network: auto decides without it
+    config = base_config(cfg.model, revision=cfg.revision)
+    if config is None:  # no network: auto decides without it
         return None
     return getattr(config, "n_embd", None) or getattr(config, "hidden_size", None)
 

@@ -10,7 +10,12 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from textgen_core.kernels.linear_cross_entropy import IGNORE_INDEX, fused_linear_cross_entropy
-from textgen_core.kernels.lm_loss import causal_lm_loss, token_loss_sum
+from textgen_core.kernels.lm_loss import (
+    causal_lm_loss,
+    chunk_rows_for,
+    fused_loss_applies,
+    token_loss_sum,
+)
 
 VOCAB = 101
 
@@ -33,6 +38,45 @@ def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
         max_position_embeddings=32,
     )
     return LlamaForCausalLM(config).double().eval()
+
+
+def _tiny_family(model_type: str, seed: int = 0, **extra):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = AutoConfig.for_model(
+        model_type,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=32,
+        **extra,
+    )
+    return AutoModelForCausalLM.from_config(config).double().eval()
+
+
+def tiny_qwen2(seed: int = 0):
+    return _tiny_family("qwen2", seed)
+
+
+def tiny_qwen3(seed: int = 0):
+    return _tiny_family("qwen3", seed)
+
+
+def tiny_gemma3(seed: int = 0, **extra):
+    """Gemma 3's text model: embeddings scaled by sqrt(width), a tied head, and
+    sliding-window layers (the window shorter than the batch's rows)."""
+    layers = ["sliding_attention", "full_attention"]
+    return _tiny_family(
+        "gemma3_text", seed, sliding_window=4, layer_types=layers, query_pre_attn_scalar=16, **extra
+    )
+
+
+FAMILY_MODELS = [tiny_gpt2, tiny_llama, tiny_qwen2, tiny_qwen3, tiny_gemma3]
 
 
 def unknown_architecture(seed: int = 0) -> GPT2LMHeadModel:
@@ -113,7 +157,7 @@ def assert_same_grads(model, reference, rtol, atol):
         torch.testing.assert_close(param.grad, ref_grads[name].grad, rtol=rtol, atol=atol, msg=name)
 
 
-@pytest.mark.parametrize("make_model", [tiny_gpt2, tiny_llama])
+@pytest.mark.parametrize("make_model", FAMILY_MODELS)
 @pytest.mark.parametrize("chunk_rows", [5, 64])
 def test_whole_model_loss_and_grads_match_full_logits_cross_entropy(make_model, chunk_rows):
     """In float64, so any difference beyond rounding is a bug. Includes the tied
@@ -127,7 +171,7 @@ def test_whole_model_loss_and_grads_match_full_logits_cross_entropy(make_model, 
     assert_same_grads(model, reference, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("make_model", [tiny_gpt2, tiny_llama])
+@pytest.mark.parametrize("make_model", FAMILY_MODELS)
 def test_float32_loss_and_grads_match_the_models_own_loss(make_model):
     reference, model = make_model().float(), make_model().float()
     batch = padded_batch()
@@ -170,7 +214,25 @@ def test_unknown_architecture_falls_back_to_model_forward():
         torch.testing.assert_close(causal_lm_loss(model, **batch), model(**batch).loss)
 
 
-@pytest.mark.parametrize("make_model", [tiny_gpt2, tiny_llama, unknown_architecture])
+def test_gemma_with_final_logit_softcapping_takes_the_models_own_loss():
+    """Soft-capped logits are not `lm_head(hidden)`: the fused head would give
+    another loss, so such a config runs the model's forward."""
+    model = tiny_gemma3(final_logit_softcapping=3.0)
+    assert not fused_loss_applies(model) and fused_loss_applies(tiny_gemma3())
+    batch = padded_batch()
+    with torch.no_grad():
+        torch.testing.assert_close(causal_lm_loss(model, **batch), model(**batch).loss)
+
+
+def test_chunks_shrink_with_the_vocabulary_so_their_logits_stay_gpt2_sized():
+    assert chunk_rows_for(50304) == 1024  # GPT-2 padded: as before, bit for bit
+    for vocab in (128256, 151936, 262144):
+        assert chunk_rows_for(vocab) * vocab <= 1024 * 50304
+        assert chunk_rows_for(vocab) >= 0.9 * 1024 * 50304 / vocab
+    assert chunk_rows_for(10_000_000) == 64
+
+
+@pytest.mark.parametrize("make_model", [*FAMILY_MODELS, unknown_architecture])
 def test_token_loss_sum_matches_reference_per_token_losses(make_model):
     model = make_model()
     batch = padded_batch()

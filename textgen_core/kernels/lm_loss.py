@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from textgen_core.families import FAMILIES
 from textgen_core.kernels.cpu_matmul import fast_cpu_matmuls, fused_gelu
 from textgen_core.kernels.linear_cross_entropy import (
     DEFAULT_CHUNK_ROWS,
@@ -46,8 +47,15 @@ from textgen_core.kernels.linear_cross_entropy import (
 )
 
 # Architectures whose causal-LM forward is exactly `lm_head(body(...).last_hidden_state)`
-# followed by the shifted cross-entropy: no logit scaling, soft-capping or bias.
-_FUSABLE_MODEL_TYPES = frozenset({"gpt2", "llama"})
+# followed by the shifted cross-entropy: no logit scaling, soft-capping or bias
+# (families.Family.plain_lm_head: gpt2, llama, qwen2, qwen3, gemma3_text).
+_FUSABLE_MODEL_TYPES = frozenset(f.model_type for f in FAMILIES.values() if f.plain_lm_head)
+
+LOGIT_CHUNK_ELEMENTS = DEFAULT_CHUNK_ROWS * 50304
+"""Most logits alive at once in the fused loss: DEFAULT_CHUNK_ROWS rows of GPT-2's
+padded vocabulary (~200 MB in float32). Larger vocabularies get fewer rows per
+chunk (Gemma 3's 262144: 196 rows), so a chunk's logits and their gradient stay
+the same size whatever the family."""
 
 
 class TokenLoss(NamedTuple):
@@ -76,14 +84,26 @@ def _fusable_parts(model: nn.Module) -> tuple[nn.Module, nn.Linear] | None:
     lm = _unwrap(model)
     config = getattr(lm, "config", None)
     if getattr(config, "model_type", None) not in _FUSABLE_MODEL_TYPES:
-        return None
+        return None  # logit scaling or soft-capping, or an architecture not read
     head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
     body = getattr(lm, getattr(lm, "base_model_prefix", ""), None)
     if not isinstance(head, nn.Linear) or head.bias is not None or body is None:
         return None
-    if getattr(config, "final_logit_softcapping", None):
+    if getattr(config, "final_logit_softcapping", None):  # Gemma's, when its config sets it
         return None
     return body, head
+
+
+def fused_loss_applies(model: nn.Module) -> bool:
+    """Whether `causal_lm_loss` and `token_loss_sum` run the fused head on
+    `model` (else the model's own forward, which holds the full logits)."""
+    return _fusable_parts(model) is not None
+
+
+def chunk_rows_for(vocab: int) -> int:
+    """Rows per chunk of the fused loss for a vocabulary of `vocab` (at most
+    DEFAULT_CHUNK_ROWS, at least 64: the weight-gradient product needs some)."""
+    return max(64, min(DEFAULT_CHUNK_ROWS, LOGIT_CHUNK_ELEMENTS // max(1, vocab)))
 
 
 def _shifted_targets(labels: torch.Tensor) -> torch.Tensor:
@@ -104,7 +124,7 @@ def causal_lm_loss(
     attention_mask: torch.Tensor | None,
     labels: torch.Tensor,
     num_items_in_batch: torch.Tensor | int | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> torch.Tensor:
     """The loss `model(input_ids, attention_mask=..., labels=labels).loss` returns.
 
@@ -128,7 +148,7 @@ def causal_lm_loss(
         head.weight,
         targets,
         divisor=num_items_in_batch,
-        chunk_rows=chunk_rows,
+        chunk_rows=chunk_rows or chunk_rows_for(head.weight.shape[0]),
     )
 
 
@@ -139,7 +159,7 @@ def token_loss_sum(
     attention_mask: torch.Tensor | None,
     labels: torch.Tensor,
     per_token: bool = False,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> TokenLoss:
     """Summed cross-entropy over the (shifted) label tokens and their count,
     for token-weighted evaluation over many batches; no logits are kept.
@@ -157,6 +177,7 @@ def token_loss_sum(
         body, head = parts
         hidden, weight = _hidden_states(body, input_ids, attention_mask), head.weight
     hidden = hidden[..., :-1, :].reshape(-1, hidden.shape[-1])
+    chunk_rows = chunk_rows or chunk_rows_for(hidden.shape[-1] if weight is None else len(weight))
     flat_targets = targets.reshape(-1)
     keep = (flat_targets != IGNORE_INDEX).nonzero().squeeze(1)
     dtype = loss_dtype(hidden.dtype)
@@ -179,6 +200,25 @@ def token_loss_sum(
 # ---------------------------------------------------------------------------
 # Trainer integration
 # ---------------------------------------------------------------------------
+
+
+def fused_in_trainer(
+    trainer: Any, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False
+) -> bool:
+    """Whether `trainer_compute_loss` computes this call's loss with the fused
+    head (see there for when it does not)."""
+    wants_logits = return_outputs and (
+        trainer.compute_metrics is not None or trainer.preprocess_logits_for_metrics is not None
+    )
+    return not (
+        wants_logits
+        or "labels" not in inputs
+        or not set(inputs) <= {"input_ids", "attention_mask", "labels"}  # e.g. position_ids
+        or trainer.label_smoother is not None
+        or trainer.compute_loss_func is not None
+        or model is not trainer.model  # DDP/FSDP wrappers must run their own forward
+        or _fusable_parts(model) is None
+    )
 
 
 def trainer_compute_loss(
@@ -215,18 +255,7 @@ def trainer_compute_loss(
     import transformers
 
     stock = transformers.Trainer.compute_loss
-    wants_logits = return_outputs and (
-        trainer.compute_metrics is not None or trainer.preprocess_logits_for_metrics is not None
-    )
-    if (
-        wants_logits
-        or "labels" not in inputs
-        or not set(inputs) <= {"input_ids", "attention_mask", "labels"}  # e.g. position_ids
-        or trainer.label_smoother is not None
-        or trainer.compute_loss_func is not None
-        or model is not trainer.model  # DDP/FSDP wrappers must run their own forward
-        or _fusable_parts(model) is None
-    ):
+    if not fused_in_trainer(trainer, model, inputs, return_outputs):
         with fast_cpu_matmuls():
             return stock(trainer, model, inputs, return_outputs, num_items_in_batch)
     # The Trainer's mixed precision (bf16=True / fp16=True) is an autocast that

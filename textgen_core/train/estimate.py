@@ -157,13 +157,29 @@ def _machine() -> str:
     return f"{cpu}|{os.cpu_count()}|{torch.get_num_threads()}|{gpu}|{torch.__version__}"
 
 
+# What a step's cost depends on in the configs of Llama, Qwen, Gemma and most others
+# (GPT-2's names its shape n_layer, n_embd, n_head, and its key keeps those alone).
+_FAMILY_SHAPE = (
+    "num_hidden_layers",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "sliding_window",
+    "final_logit_softcapping",
+)
+
+
 def cache_key(model, cfg: TrainConfig, precision: str, eval_batch: int) -> str:
-    """Machine, model shape and the settings that change a step's cost."""
+    """Machine, model shape (its family included) and the settings that change a
+    step's cost."""
     config = getattr(model, "config", None)
     shape = {
         k: getattr(config, k, None)
         for k in ("model_type", "n_layer", "n_embd", "n_head", "hidden_size", "vocab_size")
     }
+    if shape["n_layer"] is None:  # not GPT-2's config: its shape has other names
+        shape.update((k, v) for k in _FAMILY_SHAPE if (v := getattr(config, k, None)) is not None)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     parts = [
         _machine(),

@@ -76,6 +76,13 @@ class RunResults:
     """With --time-budget, the re-fit of the step count from the run's own steps:
     {after_step, calibrated_step_seconds, measured_step_seconds, steps}; None
     without a budget or when the plan was too short to re-fit."""
+    loss_computation: str | None = None
+    """How the training steps computed the loss: "fused" (textgen's fused LM head
+    and cross-entropy, the full logits never held), "stock" (the model's own
+    forward: architectures with logit soft-capping or not known to be a plain LM
+    head, distributed runs), or "fused, stock" if the steps differed."""
+    model_type: str | None = None
+    """The base model's architecture (`config.model_type`), its family."""
     memorization: dict | None = None
     """Does it copy its training text: {prompts, continuation_tokens,
     copied_ngram_rate, reference_ngram_rate, longest_copied_tokens,

@@ -35,6 +35,7 @@ from textgen_core.errors import TextgenError
 from textgen_core.kernels.memory import reuse_freed_memory
 from textgen_core.model.loading import (
     apply_lora,
+    embeddings_resized,
     freeze_embeddings,
     load_for_inference,
     load_model,
@@ -193,7 +194,12 @@ def train(
     results = _results(
         cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed, memorization
     )
-    results = dataclasses.replace(results, **trained_parameters)
+    results = dataclasses.replace(
+        results,
+        **trained_parameters,
+        loss_computation=", ".join(sorted(trainer.loss_paths)) or None,
+        model_type=model.config.model_type,  # PEFT forwards .config to the base model
+    )
     _write_report(out, results, cfg)
     return results
 
@@ -354,7 +360,7 @@ def _write_report(out: RunPaths, results: RunResults, cfg: TrainConfig) -> None:
 
 def save_model(model, tokenizer, folder: Path, cfg: TrainConfig, write: bool = True):
     """Save the trained model; for LoRA, the adapter in `adapter/` (with the
-    resized embeddings, so `[PAD]` survives) and, unless told not to, the merged
+    embeddings where textgen resized them, so `[PAD]` survives) and, unless told not to, the merged
     full model beside it. Returns the model to evaluate. With `write` false
     (processes other than the main one) nothing is written, but the returned
     model is the same."""
@@ -364,7 +370,8 @@ def save_model(model, tokenizer, folder: Path, cfg: TrainConfig, write: bool = T
             save_tokenizer(tokenizer, folder)
         return model
     if write:
-        model.save_pretrained(folder / "adapter", save_embedding_layers=True)
+        resized = embeddings_resized(model, cfg.model, revision=cfg.revision)
+        model.save_pretrained(folder / "adapter", save_embedding_layers=resized)
         save_tokenizer(tokenizer, folder / "adapter")
     if not cfg.lora.merge:
         return model

@@ -24,7 +24,7 @@ from transformers import (
 from textgen_core import log
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
-from textgen_core.kernels.lm_loss import trainer_compute_loss
+from textgen_core.kernels.lm_loss import fused_in_trainer, trainer_compute_loss
 from textgen_core.model.loading import save_tokenizer
 from textgen_core.train import checkpoints, distributed, faults
 from textgen_core.train import threads as cpu_threads
@@ -48,9 +48,13 @@ class TextgenTrainer(Trainer):
         # generate, push). Not passed as `processing_class`, which would also
         # swap the data collator for a padding one.
         self.tokenizer_to_save = tokenizer
+        self.loss_paths: set[str] = set()  # "fused" / "stock", over this process's steps
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         faults.fault_point("step", self.state.global_step + 1)
+        if model.training:
+            fused = fused_in_trainer(self, model, inputs, return_outputs)
+            self.loss_paths.add("fused" if fused else "stock")
         # Fused, chunked LM head + cross-entropy and oneDNN matmuls: ~2x the
         # stock Trainer's tokens/s on CPU with the same losses (BENCHMARKS.md).
         return trainer_compute_loss(self, model, inputs, return_outputs, num_items_in_batch)

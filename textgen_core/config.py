@@ -144,8 +144,10 @@ class LoraConfig:
     dropout: float = 0.05
     """Dropout on the LoRA branch."""
     targets: list[str] | None = None
-    """Comma-separated module names that get adapters (default: c_attn,c_proj,c_fc
-    on GPT-2, PEFT's defaults for the model type otherwise)."""
+    """Comma-separated module names that get adapters, or all-linear (default: the
+    family's attention and MLP projections: c_attn,c_proj,c_fc on GPT-2,
+    q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj on Llama, Qwen and
+    Gemma; PEFT's defaults for other model types)."""
     merge: bool = field(
         default=True,
         metadata={

@@ -318,3 +318,14 @@ def test_trainer_compute_loss_trains_like_the_stock_trainer(grad_accum, tmp_path
             value, reference = value.clone(), reference.clone()
             value[key] = reference[key] = 0
         torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_log_probs_computed_in_place_are_the_same_bits_as_a_fresh_log_softmax(dtype):
+    from textgen_core.kernels.linear_cross_entropy import _mm, chunk_log_probs
+
+    g = torch.Generator().manual_seed(4)
+    hidden = torch.randn(96, 48, generator=g).to(dtype)
+    weight = torch.randn(5000, 48, generator=g).to(dtype)
+    fresh = torch.log_softmax(_mm(hidden, weight.t()).float(), dim=-1)
+    assert torch.equal(chunk_log_probs(hidden, weight), fresh)

@@ -169,3 +169,21 @@ def test_unknown_scratch_name_lists_the_family_presets():
 def test_a_model_type_outside_the_families_gets_the_generic_rules():
     assert family("opt") is OTHER and family(None) is OTHER
     assert OTHER.lora_targets is None and not OTHER.plain_lm_head and not OTHER.adds_pad_token
+
+
+def test_text_holding_gemmas_image_token_is_refused_before_training(family_model, tmp_path, capsys):
+    """No embedding row exists for `<image_soft_token>`: a file that spells it out
+    is refused by name (exit 2), rather than crashing inside the model."""
+    from textgen_core.cli.main import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(4):
+        (corpus / f"{i}.txt").write_text("Some words of verse, and more. " * 40)
+    (corpus / "4.txt").write_text("A picture: <image_soft_token> here. " * 20)
+    out = tmp_path / "run"
+    args = ["train", corpus, "--output", out, "--model", family_model("gemma3_text")]
+    code = main([str(a) for a in [*args, "--max-steps", "1", "--chunk-size", "32", "--quiet"]])
+    assert code == 2
+    assert "<image_soft_token>" in capsys.readouterr().err
+    assert not (out / "checkpoints").exists()

@@ -32,7 +32,7 @@ from textgen_core.data.file_table import (
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
 from textgen_core.errors import TextgenError
-from textgen_core.kernels.memory import reuse_freed_memory
+from textgen_core.kernels.memory import release_freed_memory, reuse_freed_memory
 from textgen_core.model.loading import (
     apply_lora,
     embeddings_resized,
@@ -153,10 +153,12 @@ def train(
     plan, budget_plan = _plan(
         model, tokenizer, splits, cfg, out, precision, checkpoint, started, score_test
     )
+    release_freed_memory()  # the calibration's copy of the model and its optimizer
     record["planned_steps"] = budget_plan.steps if budget_plan else None
     record["budget_plan"] = budget_plan.to_dict() if budget_plan else None
     run_start = time.time()
     base = _score(model, splits) if score_test else None
+    release_freed_memory()
     _open_output(out, record, fresh=checkpoint is None)
     if sampler is not None:
         callbacks = [*callbacks, sampler]
@@ -222,6 +224,7 @@ def preamble(
     checkpoint = _resume_point(out, record, force) if resume else None
     cpu_threads.use_recorded(checkpoint)
     model = _trainable_model(cfg, tokenizer)
+    _check_ids_fit(model, tokenizer, splits, cfg.model)
     # Before the calibration, so that its steps allocate as training's will: timed
     # without it, a tiny model's calibrated step was 1.3-1.6x the Trainer's.
     reuse_freed_memory()
@@ -334,6 +337,25 @@ def _trainable_model(cfg: TrainConfig, tokenizer):
     if cfg.freeze_embeddings:
         freeze_embeddings(model)
     return apply_lora(model, cfg.lora) if cfg.lora else model
+
+
+def _check_ids_fit(model, tokenizer, splits, name: str) -> None:
+    """Refuse text holding a token the model has no embedding row for: a special
+    token of the tokenizer past the model's rows, such as Gemma 3's
+    `<image_soft_token>` written out in a file (textgen adds no row for it)."""
+    import pyarrow.compute as pc
+
+    rows = model.get_input_embeddings().weight.shape[0]
+    for split in (splits.train, splits.validation, splits.test):
+        ids = pc.list_flatten(split.data.table.column("input_ids"))
+        highest = pc.max(ids).as_py() if len(ids) else None
+        if highest is not None and highest >= rows:
+            token = tokenizer.convert_ids_to_tokens(highest)
+            raise TextgenError(
+                f"the text holds {token!r} (token {highest}), a special token of the "
+                f"tokenizer of {name} that the model has no embedding for ({rows} rows); "
+                "remove it from your files"
+            )
 
 
 def _score(model, splits):

@@ -25,6 +25,7 @@ from textgen_core import log
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.kernels.lm_loss import fused_in_trainer, trainer_compute_loss
+from textgen_core.kernels.memory import release_freed_memory
 from textgen_core.model.loading import save_tokenizer
 from textgen_core.train import checkpoints, distributed, faults
 from textgen_core.train import threads as cpu_threads
@@ -75,6 +76,9 @@ class TextgenTrainer(Trainer):
         # The Trainer's own loss is a mean of per-batch means; ours weighs each
         # token equally and keeps no logits, so it is both truer and faster.
         faults.fault_point("eval", self.state.global_step)
+        # The training steps' freed blocks are shaped for them, not for evaluation's
+        # (kernels.memory): returned first, they do not add to its peak.
+        release_freed_memory()
         start = time.time()
         result = evaluate_loss(
             self.model,

@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import PurePath
 
+from textgen_core.families import FAMILIES
 from textgen_core.train.results import RunResults
 
 token_pattern = re.compile(r"hf_[A-Za-z0-9]{30,}")
@@ -33,7 +34,8 @@ def render_model_card(
     base = results.base_model or config.get("model")
     sections = [
         _front_matter(results, config, base, adapter),
-        f"# {repo_id.split('/')[-1] if repo_id else 'textgen model'}\n\n{_summary(base, adapter)}",
+        f"# {repo_id.split('/')[-1] if repo_id else 'textgen model'}\n\n{_summary(base, adapter)}"
+        + _family_note(results.model_type, base),
         _data_section(results),
         _settings_section(config, results),
         _results_section(results, base),
@@ -56,6 +58,9 @@ def _front_matter(results: RunResults, config: dict, base: str | None, adapter: 
         value = results.extra.get(key) or config.get(key)
         if value:
             meta[key] = value
+    family = FAMILIES.get(results.model_type or "")
+    if "license" not in meta and family is not None and family.hub_licence:
+        meta["license"] = family.hub_licence  # the base model's, which a fine-tune inherits
     # JSON scalars and lists are valid YAML, and quoting keeps odd names safe
     lines = []
     for key, value in meta.items():
@@ -70,6 +75,24 @@ def _summary(base: str | None, adapter: bool) -> str:
     what = "A LoRA adapter" if adapter else "A causal language model"
     start = f"fine-tuned from `{base}`" if base else "trained"
     return f"{what} {start} with textgen on the author's own text files."
+
+
+def _family_note(model_type: str | None, base: str | None) -> str:
+    """The base model's family and its licence, which binds the fine-tuned model too."""
+    if not model_type:
+        return ""
+    family = FAMILIES.get(model_type)
+    name = f"{family.name} (`{model_type}`)" if family else f"`{model_type}`"
+    if base and base.startswith("scratch:"):
+        return (
+            f"\n\nArchitecture: {name}, trained from random weights: no base model's licence "
+            "applies, only its tokenizer's terms."
+        )
+    licence = family.licence if family else "see the base model's card"
+    return (
+        f"\n\nBase model family: {name}. Licence: {licence}; the base model's licence "
+        "applies to this model too."
+    )
 
 
 def _data_section(results: RunResults) -> str:

@@ -9,8 +9,13 @@ import gradio as gr
 
 from textgen_core.config import DataConfig, GenerateConfig, LoraConfig, TrainConfig, field_docs
 from textgen_core.errors import TextgenError
+from textgen_core.families import FAMILIES
 
-MODEL_HINT = "distilgpt2, scratch:tiny, scratch:distilgpt2, a Hub id, or a local model folder"
+MODEL_HINT = (
+    "distilgpt2, scratch:tiny, scratch:distilgpt2, a Hub id (tested families: "
+    + ", ".join(f.examples[0] for f in FAMILIES.values() if f.model_type != "gpt2")
+    + ", ...), or a local model folder"
+)
 _FLAG_FIELDS = {"lr": "learning_rate"}
 
 

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from runners import FAMILIES
+from support.models import FAMILIES
 
 from textgen_core.config import LoraConfig
 from textgen_core.data.ingest import load_corpus

@@ -28,6 +28,31 @@ def textgen(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
     )
 
 
+# Runs `python -m textgen_core ARGS` and writes the process's peak RSS (ru_maxrss,
+# kB on Linux) as the last line of stderr, whether it exits normally or not.
+_PEAK_RSS = """import resource, runpy, sys
+try:
+    sys.argv = ["textgen", *sys.argv[1:]]
+    runpy.run_module("textgen_core", run_name="__main__")
+finally:
+    print(f"peak_rss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+"""
+
+
+def textgen_peak_rss(*args, env=None, timeout=900) -> tuple[subprocess.CompletedProcess, float]:
+    """`textgen ARGS...` in a fresh interpreter, as `textgen`, and its peak
+    resident memory in MB."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=with_repo_path({**os.environ, **(env or {})}),
+    )
+    peak = done.stderr.rstrip().rsplit("peak_rss_kb=", 1)[-1]
+    return done, int(peak) / 1024
+
+
 def cli(*args, env=None) -> subprocess.CompletedProcess:
     """`textgen ARGS...` run by `textgen_core.cli.main.main` in this process, with
     `env` added to the environment meanwhile: the exit status and what it printed to

@@ -72,7 +72,7 @@ def build_tiny_family_model(folder, model_type: str, seed: int = 0, tokenizer_fo
     source = tokenizer_folder or tokenizer_dir(FAMILY_TOKENIZER[model_type])
     tokenizer = AutoTokenizer.from_pretrained(source)
     values = {**TINY_FAMILIES[model_type], **shape}
-    if model_type == "gpt2":
+    if model_type == "gpt2" and "vocab_size" not in shape:
         values["vocab_size"] = len(tokenizer)
     ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     ids["pad_token_id"] = tokenizer.pad_token_id

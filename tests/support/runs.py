@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from safetensors.torch import load_file
 
+from support.models import FAMILIES
 from support.servers import with_repo_path
 from textgen_core.config import DataConfig, TrainConfig
 
@@ -21,6 +23,21 @@ REPORTS = dict(
     memorization_prompts=TrainConfig.memorization_prompts, sample_tokens=TrainConfig.sample_tokens
 )
 """The memorization report and the samples at their defaults (what LEAN_CONFIG leaves out)."""
+
+
+# The family matrix (tests/families/conftest.py): every family, fully fine-tuned and
+# with LoRA, each trained once per session by `textgen train` with these settings.
+MODES = ("full", "lora")
+MODE_ARGS = {"full": [], "lora": ["--lora"]}
+TRAIN_ARGS = [
+    "--max-steps", "3", "--batch-size", "4", "--chunk-size", "32", "--eval-steps", "3",
+    "--lr", "5e-3", "--early-stopping-patience", "0", "--memorization-prompts", "2",
+    "--sample-tokens", "8", "--quiet",
+]  # fmt: skip
+
+
+MATRIX = [pytest.param(f, m, id=f"{f}-{m}") for f in FAMILIES for m in MODES]
+"""(model_type, mode) of every run of the matrix, as pytest parameters."""
 
 
 def tiny_config(model, **overrides) -> TrainConfig:

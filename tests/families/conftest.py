@@ -1,0 +1,99 @@
+"""The family matrix: one trained run per (family, mode), shared by every column.
+
+Rows are `MATRIX`: each family of `runners.FAMILIES` (gpt2, llama, qwen2, qwen3,
+gemma3_text) as a tiny model (2 layers, 64 wide, the family's published vocabulary
+size: runners.TINY_FAMILIES) with its real tokenizer, trained in each of `MODES`
+(full fine-tuning, LoRA). `family_run(model_type, mode)` trains it on first use,
+once per session, with `textgen train` in a subprocess as a user runs it (a few
+steps, memorization report and samples on), and returns a `FamilyRun`: the run
+folder, its results.json and the process's peak RSS.
+
+Columns are test modules in this folder, each parametrized over `support.runs.MATRIX`
+and taking the shared runs, so a column adds only its own work:
+
+- test_matrix.py: train, eval, generate, serve (and the peak-RSS bound)
+- export (GGUF, ONNX): add a module here, e.g. test_export_matrix.py, with
+  `from support.runs import MATRIX`,
+  `@pytest.mark.parametrize(("model_type", "mode"), MATRIX)` and
+  `run = family_run(model_type, mode)`; export `run.model` (the merged model
+  folder; a LoRA run's adapter is in `run.model / "adapter"`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.cli import textgen_peak_rss
+from support.models import FAMILIES, build_tiny_family_model, shakespeare
+from support.runs import MODE_ARGS, MODES, TRAIN_ARGS
+
+
+@dataclass
+class FamilyRun:
+    model_type: str
+    mode: str
+    root: Path
+    results: dict
+    peak_rss_mb: float
+
+    @property
+    def model(self) -> Path:
+        """The run's model folder (for LoRA: the merged model, its adapter in adapter/)."""
+        return self.root / "model"
+
+
+@pytest.fixture(scope="session")
+def family_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight files of verse (~10k characters): enough chunks of 32 for every split,
+    few enough tokens that a 262k-row head scores them quickly."""
+    folder = tmp_path_factory.mktemp("family_corpus")
+    text = shakespeare()[:10_000]
+    for i in range(8):
+        (folder / f"part{i}.txt").write_text(text[i * 1250 : (i + 1) * 1250])
+    return folder
+
+
+def _train(root: Path, model: Path, corpus: Path, model_type: str, mode: str) -> FamilyRun:
+    done, peak = textgen_peak_rss(
+        "train", corpus, "--output", root, "--model", model, *TRAIN_ARGS, *MODE_ARGS[mode]
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((root / "results.json").read_text())
+    return FamilyRun(model_type, mode, root, results, peak)
+
+
+@pytest.fixture(scope="session")
+def family_run(tmp_path_factory, family_model, family_corpus):
+    """`family_run(model_type, mode)` -> FamilyRun, trained once per session."""
+    runs: dict[tuple[str, str], FamilyRun] = {}
+
+    def get(model_type: str, mode: str) -> FamilyRun:
+        if (model_type, mode) not in runs:
+            assert model_type in FAMILIES and mode in MODES
+            root = tmp_path_factory.mktemp(f"run_{model_type}_{mode}") / "run"
+            model = family_model(model_type)
+            runs[model_type, mode] = _train(root, model, family_corpus, model_type, mode)
+        return runs[model_type, mode]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def gpt2_run_of_rows(tmp_path_factory, family_corpus):
+    """`gpt2_run_of_rows(rows)` -> FamilyRun: the matrix's full run of a tiny GPT-2
+    (2 layers, 64 wide, GPT-2's tokenizer) with `rows` embedding rows: a GPT-2 of
+    the same size as a family's tiny model, to compare memory with."""
+    runs: dict[int, FamilyRun] = {}
+
+    def get(rows: int) -> FamilyRun:
+        if rows not in runs:
+            folder = tmp_path_factory.mktemp(f"gpt2_rows_{rows}")
+            build_tiny_family_model(folder, "gpt2", vocab_size=rows)
+            root = folder.parent / f"run_gpt2_rows_{rows}"
+            runs[rows] = _train(root, folder, family_corpus, "gpt2", "full")
+        return runs[rows]
+
+    return get

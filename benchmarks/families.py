@@ -123,7 +123,7 @@ def time_head(model, batch: int, seq: int, precision: str) -> float:
 
     from textgen_core.kernels.linear_cross_entropy import fused_linear_cross_entropy
     from textgen_core.kernels.lm_loss import chunk_rows_for
-    from textgen_core.kernels.precision import autocast
+    from textgen_core.precision import autocast
 
     weight = model.get_output_embeddings().weight
     rows = batch * (seq - 1)
@@ -164,9 +164,8 @@ def run_worker(name: str, data_path: str, seed: int, steps: int, fds: str) -> No
     args.per_device_train_batch_size = batch
     estimate_s = None
     if side == "textgen":
-        from textgen_core.train.estimate import time_training_step
-
         from textgen_core.kernels.memory import release_freed_memory
+        from textgen_core.train.estimate import time_training_step
 
         first = {k: torch.stack([r[k] for r in rows[:batch]]) for k in rows[0]}
         estimate_s = time_training_step(model, first, args, precision)
@@ -262,7 +261,7 @@ def main() -> None:
     import torch
 
     from textgen_core.families import ARCHITECTURES
-    from textgen_core.kernels.precision import cpu_bf16_native
+    from textgen_core.precision import cpu_bf16_native
 
     families = opts.families.split(",")
     unknown = set(families) - set(ARCHITECTURES)

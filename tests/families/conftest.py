@@ -27,8 +27,10 @@ from pathlib import Path
 
 import pytest
 from support.cli import textgen_peak_rss
-from support.models import FAMILIES, build_tiny_family_model, shakespeare
+from support.models import FAMILIES, FAMILY_TOKENIZER, build_tiny_family_model, shakespeare
 from support.runs import MODE_ARGS, MODES, TRAIN_ARGS
+
+from textgen_core.model.offline_tokenizers import tokenizer_dir
 
 
 @dataclass
@@ -82,18 +84,22 @@ def family_run(tmp_path_factory, family_model, family_corpus):
 
 
 @pytest.fixture(scope="session")
-def gpt2_run_of_rows(tmp_path_factory, family_corpus):
-    """`gpt2_run_of_rows(rows)` -> FamilyRun: the matrix's full run of a tiny GPT-2
-    (2 layers, 64 wide, GPT-2's tokenizer) with `rows` embedding rows: a GPT-2 of
-    the same size as a family's tiny model, to compare memory with."""
-    runs: dict[int, FamilyRun] = {}
+def gpt2_like(tmp_path_factory, family_model, family_corpus):
+    """`gpt2_like(model_type)` -> FamilyRun: the matrix's full run of a tiny GPT-2
+    of that family's size: 2 layers, 64 wide, the family's tokenizer and embedding
+    rows, so that only the architecture differs. To compare memory with."""
+    runs: dict[str, FamilyRun] = {}
 
-    def get(rows: int) -> FamilyRun:
-        if rows not in runs:
-            folder = tmp_path_factory.mktemp(f"gpt2_rows_{rows}")
-            build_tiny_family_model(folder, "gpt2", vocab_size=rows)
-            root = folder.parent / f"run_gpt2_rows_{rows}"
-            runs[rows] = _train(root, folder, family_corpus, "gpt2", "full")
-        return runs[rows]
+    def get(model_type: str) -> FamilyRun:
+        tokenizer = FAMILY_TOKENIZER[model_type]
+        if tokenizer not in runs:
+            rows = json.loads((family_model(model_type) / "config.json").read_text())["vocab_size"]
+            folder = tmp_path_factory.mktemp(f"gpt2_like_{tokenizer}")
+            build_tiny_family_model(
+                folder, "gpt2", vocab_size=rows, tokenizer_folder=tokenizer_dir(tokenizer)
+            )
+            root = folder.parent / f"run_gpt2_like_{tokenizer}"
+            runs[tokenizer] = _train(root, folder, family_corpus, "gpt2", "full")
+        return runs[tokenizer]
 
     return get

@@ -199,7 +199,7 @@ def train(
     results = dataclasses.replace(
         results,
         **trained_parameters,
-        loss_computation=", ".join(sorted(trainer.loss_paths)) or None,
+        loss_computation=trainer.loss_computation(),
         model_type=model.config.model_type,  # PEFT forwards .config to the base model
     )
     _write_report(out, results, cfg)

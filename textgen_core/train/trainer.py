@@ -37,6 +37,8 @@ from textgen_core.train.evaluate import evaluate_loss
 if TYPE_CHECKING:
     from textgen_core.run_folder import RunPaths
 
+_TRAINING_BATCH_KEYS = ("input_ids", "attention_mask", "labels")  # what the collator yields
+
 
 class TextgenTrainer(Trainer):
     """Trainer with token-weighted validation and complete-marked checkpoints."""
@@ -59,6 +61,17 @@ class TextgenTrainer(Trainer):
         # Fused, chunked LM head + cross-entropy and oneDNN matmuls: ~2x the
         # stock Trainer's tokens/s on CPU with the same losses (BENCHMARKS.md).
         return trainer_compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+    def loss_computation(self) -> str:
+        """How the training steps computed the loss: "fused", "stock" or both. A run
+        resumed at its last step takes no step here: then, the path a training
+        batch takes (the same model and trainer decide it)."""
+        paths = self.loss_paths or {
+            "fused"
+            if fused_in_trainer(self, self.model, dict.fromkeys(_TRAINING_BATCH_KEYS))
+            else "stock"
+        }
+        return ", ".join(sorted(paths))
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None and self.schedule is not None:

@@ -3,6 +3,8 @@
 # `bench` add the development tools (requirements-dev.txt: the test tools, and
 # llama-cpp-python, which pip builds from source the first time: ~5 minutes).
 VENV ?= .venv
+# Test processes: each runs torch on one thread (tests/conftest.py), one per core.
+TEST_WORKERS ?= 2
 PY := $(VENV)/bin/python
 
 .PHONY: demo test lint app bench
@@ -21,7 +23,7 @@ demo: $(VENV)/.runtime
 	$(VENV)/bin/textgen demo
 
 test: $(VENV)/.installed lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+from support.browser import browser_page
 from support.servers import APP_LOGIN as LOGIN
 from support.servers import AppServer
 
@@ -41,3 +42,9 @@ def login_app_job(login_app, tiny_model, corpus_dir) -> str:
         time.sleep(1)
     assert state == "completed"
     return job_id
+
+
+@pytest.fixture
+def page():
+    """A page in a headless Chromium (support.browser)."""
+    yield from browser_page()

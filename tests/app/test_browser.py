@@ -4,41 +4,12 @@ see what was accepted, train, watch progress and results, then generate."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
+from support.browser import needs_chromium, visible
 from support.models import shakespeare
 from support.servers import AppServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
-)
-
-
-@pytest.fixture
-def page(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
-
-
-def visible(locator):
-    """The first visible match (the table keeps hidden copies of its cells)."""
-    return locator.filter(visible=True).first
+pytestmark = needs_chromium
 
 
 def test_upload_train_watch_and_generate_in_a_browser(tmp_path, page, tiny_model):

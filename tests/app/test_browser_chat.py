@@ -6,25 +6,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from support import chat_tasks
+from support.browser import needs_chromium, visible
 from support.servers import AppServer
-from test_browser import ARGS, CHROMIUM, visible
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
-)
-
-
-@pytest.fixture
-def page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
+pytestmark = needs_chromium
 
 
 def test_preview_highlights_the_answer_and_a_chat_model_gets_a_chat_view(

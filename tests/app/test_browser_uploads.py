@@ -3,25 +3,11 @@ both accepted in the preview table, under the names they were given."""
 
 from __future__ import annotations
 
-import pytest
+from support.browser import needs_chromium, visible
 from support.documents import PARAGRAPHS, write_docx
 from support.servers import AppServer
-from test_browser import ARGS, CHROMIUM, visible
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
-)
-
-
-@pytest.fixture
-def page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
+pytestmark = needs_chromium
 
 
 def test_a_word_file_and_an_extensionless_file_are_accepted_by_name(tmp_path, page, tiny_model):

@@ -18,6 +18,7 @@ from textgen_core.model.loading import SCRATCH_PREFIX, adapter_dir, load_model, 
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
 
+
 @dataclass
 class Source:
     name: str  # as the user gave it

@@ -2,7 +2,7 @@
 
     python benchmarks/families.py [--families smollm2-135m,qwen3-0.6b,gemma3-270m]
         [--precisions fp32,bf16] [--modes full,lora] [--steps 6] [--skip 2]
-        [--batch 8] [--seq 200]
+        [--batch 8] [--seq 200] [--one-at-a-time]
 
 For every family (textgen_core.families.ARCHITECTURES: SmolLM2-135M's Llama
 architecture, Qwen3-0.6B, Gemma-3-270M; random weights, seeded), precision and
@@ -197,13 +197,23 @@ def measure(arch: str, precision: str, mode: str, opts, data_path: str) -> dict:
     """Both sides of one (family, precision, mode), in lock-step."""
     total = opts.skip + opts.steps
     extra = ["--data", data_path, "--seed", str(opts.seed), "--total-steps", str(total)]
-    workers = [
-        Worker(__file__, f"{arch}:{precision}:{mode}:{s}:{opts.batch}", extra) for s in SIDES
-    ]
-    for _ in range(total):
-        for worker in workers:
-            worker.step()
-    results = dict(zip(SIDES, (w.finish() for w in workers), strict=True))
+
+    def worker(side: str) -> Worker:
+        return Worker(__file__, f"{arch}:{precision}:{mode}:{side}:{opts.batch}", extra)
+
+    if opts.one_at_a_time:  # each side alone in memory: all its steps, then the next side
+        results = {}
+        for side in SIDES:
+            alone = worker(side)
+            for _ in range(total):
+                alone.step()
+            results[side] = alone.finish()
+    else:
+        workers = [worker(side) for side in SIDES]
+        for _ in range(total):
+            for w in workers:
+                w.step()
+        results = dict(zip(SIDES, (w.finish() for w in workers), strict=True))
     medians = {s: statistics.median(r["times"][opts.skip :]) for s, r in results.items()}
     mine = results["textgen"]
     rates = opts.rates
@@ -251,6 +261,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="rows per step")
     parser.add_argument("--seq", type=int, default=200, help="tokens per row")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="run the sides one after the other, not in lock-step, when both do not fit in "
+        "memory at once (Qwen3-0.6B in fp32 on 24 GB); then the machine must stay quiet",
+    )
     add_worker_flags(parser)
     opts = parser.parse_args()
     if opts.worker:
@@ -275,6 +291,7 @@ def main() -> None:
         "batch": [opts.batch, opts.seq],
         "steps_timed": opts.steps,
         "warmup_steps_excluded": opts.skip,
+        "sides_at_once": 1 if opts.one_at_a_time else 2,
         "precisions": precisions,
         "families": {},
     }

@@ -2,10 +2,10 @@
 estimate printed before training?
 
     python benchmarks/time_budget.py [--shapes tiny,distilgpt2] [--precisions fp32,bf16]
-                                     [--budgets 2m,10m] [--plays 8]
+                                     [--budgets 2m,10m] [--plays 8] [--epochs 50]
 
 Each run is the real command, `textgen train <the demo's plays> --model
-scratch:SHAPE --precision P --time-budget B --quiet` (the demo's settings
+scratch:SHAPE --precision P --time-budget B --epochs 50 --quiet` (the demo's settings
 otherwise: chunks of 200, batch 8, samples and the memorization report on),
 in a fresh process with an empty TEXTGEN_CACHE, so every run tokenizes the
 plays and calibrates from scratch as a first run does. Prints one JSON line
@@ -44,12 +44,14 @@ from benchmarks.common import emit  # noqa: E402
 from textgen_core.config import parse_duration  # noqa: E402
 
 
-def one_run(shape: str, precision: str, budget: str, plays: list[Path], folder: Path) -> dict:
+def one_run(
+    shape: str, precision: str, budget: str, plays: list[Path], folder: Path, epochs: int
+) -> dict:
     out = folder / f"{shape}-{precision}-{budget}"
     env = {**os.environ, "TEXTGEN_CACHE": str(folder / f"cache-{out.name}")}
     command = [sys.executable, "-m", "textgen_core", "train", *map(str, plays),
                "--output", str(out), "--model", f"scratch:{shape}", "--precision", precision,
-               "--time-budget", budget, "--quiet"]  # fmt: skip
+               "--time-budget", budget, "--epochs", str(epochs), "--quiet"]  # fmt: skip
     start = time.time()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     command_s = time.time() - start
@@ -86,6 +88,12 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--budgets", default="2m,10m")
     parser.add_argument("--plays", type=int, default=8, help="how many of the demo's plays")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=50,
+        help="the most epochs: many, so that the budget ends the run, not the data",
+    )
     args = parser.parse_args()
     from textgen_core.cli.demo import corpus_files
 
@@ -95,7 +103,7 @@ def main() -> None:
             for precision in args.precisions.split(","):
                 for budget in args.budgets.split(","):
                     load = os.getloadavg()[0]
-                    report = one_run(shape, precision, budget, plays, Path(tmp))
+                    report = one_run(shape, precision, budget, plays, Path(tmp), args.epochs)
                     emit({"benchmark": "time_budget", **report}, load)
 
 

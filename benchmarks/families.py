@@ -2,7 +2,7 @@
 
     python benchmarks/families.py [--families smollm2-135m,qwen3-0.6b,gemma3-270m]
         [--precisions fp32,bf16] [--modes full,lora] [--steps 6] [--skip 2]
-        [--batch 8] [--seq 200] [--one-at-a-time]
+        [--batch 8] [--seq 200] [--one-at-a-time] [--activation-checkpointing]
 
 For every family (textgen_core.families.ARCHITECTURES: SmolLM2-135M's Llama
 architecture, Qwen3-0.6B, Gemma-3-270M; random weights, seeded), precision and
@@ -142,7 +142,9 @@ def time_head(model, batch: int, seq: int, precision: str) -> float:
     return best
 
 
-def run_worker(name: str, data_path: str, seed: int, steps: int, fds: str) -> None:
+def run_worker(
+    name: str, data_path: str, seed: int, steps: int, fds: str, checkpointing: bool
+) -> None:
     arch, precision, mode, side, batch = name.split(":")
     batch = int(batch)
     if side == "textgen":
@@ -156,6 +158,8 @@ def run_worker(name: str, data_path: str, seed: int, steps: int, fds: str) -> No
     chunks = torch.load(data_path)
     seq = chunks.shape[1]
     model = build_model(arch, seed)
+    if checkpointing:  # both sides alike, before LoRA (textgen's --activation-checkpointing)
+        model.activation_checkpointing_enable()
     if mode == "lora":
         torch.manual_seed(seed)
         model = with_lora(model, side)
@@ -197,6 +201,8 @@ def measure(arch: str, precision: str, mode: str, opts, data_path: str) -> dict:
     """Both sides of one (family, precision, mode), in lock-step."""
     total = opts.skip + opts.steps
     extra = ["--data", data_path, "--seed", str(opts.seed), "--total-steps", str(total)]
+    if opts.activation_checkpointing:
+        extra.append("--activation-checkpointing")
 
     def worker(side: str) -> Worker:
         return Worker(__file__, f"{arch}:{precision}:{mode}:{side}:{opts.batch}", extra)
@@ -267,10 +273,22 @@ def main() -> None:
         help="run the sides one after the other, not in lock-step, when both do not fit in "
         "memory at once (Qwen3-0.6B in fp32 on 24 GB); then the machine must stay quiet",
     )
+    parser.add_argument(
+        "--activation-checkpointing",
+        action="store_true",
+        help="both sides recompute activations in the backward pass (less memory, slower)",
+    )
     add_worker_flags(parser)
     opts = parser.parse_args()
     if opts.worker:
-        run_worker(opts.worker, opts.data, opts.seed, opts.total_steps, opts.fds)
+        run_worker(
+            opts.worker,
+            opts.data,
+            opts.seed,
+            opts.total_steps,
+            opts.fds,
+            opts.activation_checkpointing,
+        )
         return
     import tempfile
 
@@ -292,6 +310,7 @@ def main() -> None:
         "steps_timed": opts.steps,
         "warmup_steps_excluded": opts.skip,
         "sides_at_once": 1 if opts.one_at_a_time else 2,
+        "activation_checkpointing": opts.activation_checkpointing,
         "precisions": precisions,
         "families": {},
     }

@@ -203,6 +203,11 @@ class TrainConfig:
     the token embeddings, so the output layer stays fixed too: about half the
     trainable weights and ~0.5 GB less memory for distilgpt2, at most a few percent
     faster, but the model adapts less (slightly higher validation loss; BENCHMARKS.md)."""
+    activation_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass instead of keeping
+    them (transformers' activation checkpointing, once called gradient
+    checkpointing): a large model's step keeps far less memory, and takes about a
+    third more time. The same losses either way."""
     data: DataConfig = field(default_factory=DataConfig, metadata={"flatten": True})
     """How files become chunks and splits."""
     sample_prompts: list[str] = field(

@@ -191,6 +191,7 @@ def cache_key(model, cfg: TrainConfig, precision: str, eval_batch: int) -> str:
         precision,
         str(eval_batch),
         str(cfg.memorization_prompts),
+        str(cfg.activation_checkpointing),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 

@@ -336,6 +336,8 @@ def _trainable_model(cfg: TrainConfig, tokenizer):
     model = load_model(cfg.model, tokenizer, seed=cfg.seed, revision=cfg.revision)
     if cfg.freeze_embeddings:
         freeze_embeddings(model)
+    if cfg.activation_checkpointing:
+        model.activation_checkpointing_enable()  # before LoRA: PEFT keeps the setting
     return apply_lora(model, cfg.lora) if cfg.lora else model
 
 

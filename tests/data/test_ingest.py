@@ -52,7 +52,7 @@ def test_csv_and_jsonl_give_one_document_per_text_value(tmp_path):
     [
         ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "binary file (PNG image)"),
         ("image.txt", b"\x89PNG\r\n\x1a\n" + bytes(64), "PNG image"),
-        ("archive.txt", gzip.compress(TEXT.encode()), "gzip archive"),
+        ("archive.txt", gzip.compress(TEXT.encode(), mtime=0), "gzip archive"),
         ("program.txt", b"\x7fELF\x02\x01\x01" + bytes(64), "executable"),
         ("nul.txt", b"abc\x00def", "NUL bytes"),
         ("empty.txt", b"", "empty"),

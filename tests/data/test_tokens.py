@@ -40,6 +40,24 @@ def test_long_documents_cut_into_pieces_give_the_whole_documents_tokens(tokenize
     assert tok.tokens.dtype == np.uint16 and tok.sources == [1, 0, 2]
 
 
+def test_documents_begin_as_the_tokenizer_begins_a_text(tokenizer):
+    """Gemma's tokenizer puts <bos> before a text: every document starts with it,
+    once; GPT-2's puts nothing there, and its documents start with their text."""
+    from transformers import AutoTokenizer
+
+    from textgen_core.data.tokens import start_ids
+    from textgen_core.model.offline_tokenizers import tokenizer_dir
+
+    gemma = AutoTokenizer.from_pretrained(tokenizer_dir("gemma3"))
+    corpus = Corpus([Document("play", shakespeare()), Document("x", "end")])
+    for tok, start in ((gemma, [gemma.bos_token_id]), (tokenizer, [])):
+        assert start_ids(tok) == start
+        ids = tokenize(corpus, tok, batch_chars=997).ids
+        for doc_ids, doc in zip(ids, corpus.documents, strict=True):
+            text = tok(doc.text, add_special_tokens=False)["input_ids"]
+            assert doc_ids.tolist() == start + text + [tok.eos_token_id]
+
+
 def test_tokenizers_that_would_change_at_a_cut_are_not_cut(tokenizer):
     encode = encoder(tokenizer)
     assert _cuts_are_exact(encode, tokenizer)

@@ -13,6 +13,7 @@ import pytest
 from support.models import FAMILIES, build_tiny_gemma_with_sentencepiece, shakespeare
 from support.runs import tiny_config
 
+from textgen_core.data.tokens import start_ids
 from textgen_core.export import parity
 from textgen_core.export.gguf_file import kept_vocab
 from textgen_core.export.run import export
@@ -95,7 +96,8 @@ def test_f16_gguf_of_each_family_generates_what_textgen_generates(
     assert len(reader.fields["tokenizer.ggml.tokens"].data) == n_vocab == record["vocab_in_file"]
     assert n_vocab <= len(tokenizer)  # nothing textgen never generates: no [PAD], no padding rows
     assert _field(reader, "tokenizer.chat_template") == tokenizer.chat_template
-    assert _field(reader, "tokenizer.ggml.add_bos_token") is False  # textgen prompts without one
+    start = start_ids(tokenizer)  # Gemma's <bos>; none for the others' tokenizers
+    assert _field(reader, "tokenizer.ggml.add_bos_token") is bool(start)  # as textgen prompts
     assert (path.parent / "Modelfile").is_file()
 
     # The file's tokenizer and weights past the first chunk: llama.cpp tokenizes as
@@ -103,8 +105,8 @@ def test_f16_gguf_of_each_family_generates_what_textgen_generates(
     runtime = LlamaCpp(path, LONG + 8)
     text = "Hello world, it's 2026!\n  Indented   ünïcödé\ttabs 3333 𓀀"
     assert (
-        runtime.llm.tokenize(text.encode(), add_bos=False, special=True)
-        == (tokenizer(text, add_special_tokens=False)["input_ids"])
+        runtime.llm.tokenize(text.encode(), add_bos=True, special=True)
+        == start + tokenizer(text, add_special_tokens=False)["input_ids"]
     )
     ids = _long_ids(tokenizer)
     assert len(ids) == LONG

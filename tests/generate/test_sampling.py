@@ -6,7 +6,7 @@ import pytest
 
 from textgen_core.config import GenerateConfig
 from textgen_core.errors import TextgenError
-from textgen_core.generate.sampling import cut_at_stop, generate, stream
+from textgen_core.generate.sampling import cut_at_stop, generate, prompt_ids, stream
 from textgen_core.model.loading import load_for_inference
 
 
@@ -42,6 +42,24 @@ def test_stop_strings_cut_the_text_in_both_paths(loaded):
 
 def test_empty_prompt_starts_from_the_end_of_text_token(loaded):
     assert len(generate(*loaded, "", GenerateConfig(max_new_tokens=5, temperature=0))) == 1
+
+
+def test_a_prompt_begins_as_training_documents_do(loaded):
+    """After the tokenizer's start ids (Gemma's <bos>; none for GPT-2), once even
+    when a chat template wrote them, in textgen generate and in the API alike."""
+    from transformers import AutoTokenizer
+
+    from textgen_core.model.offline_tokenizers import tokenizer_dir
+    from textgen_core.serve.choices import encode
+
+    model, gpt2 = loaded
+    gemma = AutoTokenizer.from_pretrained(tokenizer_dir("gemma3"))
+    cfg = GenerateConfig(max_new_tokens=1)
+    for tok, start in ((gemma, [gemma.bos_token_id]), (gpt2, [])):
+        expected = start + tok("To be", add_special_tokens=False)["input_ids"]
+        assert prompt_ids(model, tok, "To be", cfg)[0].tolist() == expected
+        assert encode(tok, "To be") == expected
+        assert prompt_ids(model, tok, tok.decode(expected), cfg)[0].tolist() == expected
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from pathlib import Path
 from textgen_core.config import DataConfig
 from textgen_core.errors import TextgenError
 
-FORMAT = 1  # bump when the layout or the content of an entry changes
+FORMAT = 2  # bump when the layout or the content of an entry changes (2: start ids)
 KEEP = 8
 STALE_SECONDS = 24 * 3600  # unfinished writes older than this are removed
 _OFF = {"off", "0", "false", "no", "none", ""}

@@ -1,4 +1,5 @@
-"""Documents -> one compact token array (+ EOS per document).
+"""Documents -> one compact token array (each document between the tokenizer's
+start ids, if it has any, and EOS).
 
 Tokens of the whole corpus sit in one numpy array of the smallest integer type
 that holds the vocabulary (uint16 for GPT-2: 2 bytes a token), with document
@@ -34,11 +35,12 @@ PIECE_CHARS = 1 << 18
 # `_cuts_are_exact`).
 _CUT = re.compile(r"(?<=\S)(?=\n\S)|(?<=\S\n)(?=\S)|(?<=\S)(?= \S)")
 _PROBE = "Thou art, 42 times!\nMore lovely's it\n'tis so. Ok 7\nx"
+_START_PROBE = "Thou"
 
 
 @dataclass
 class Tokenized:
-    tokens: np.ndarray  # every document's tokens then its EOS, back to back
+    tokens: np.ndarray  # every document's start ids, tokens and EOS, back to back
     offsets: np.ndarray  # document d is tokens[offsets[d]:offsets[d + 1]]
     doc_sources: np.ndarray  # file index of each document
     files: list[str]  # file index -> path
@@ -52,7 +54,7 @@ class Tokenized:
 
     @property
     def ids(self) -> list[np.ndarray]:
-        """One array (a view) per document, EOS included."""
+        """One array (a view) per document, its start ids and EOS included."""
         return [self.doc(d) for d in range(len(self.doc_sources))]
 
     @property
@@ -60,9 +62,29 @@ class Tokenized:
         return self.doc_sources.tolist()
 
     def tokens_per_file(self) -> dict[str, int]:
-        """Tokens of each file, its documents' EOS included."""
+        """Tokens of each file, its documents' start ids and EOS included."""
         counts = np.bincount(self.doc_sources, weights=self.lengths, minlength=len(self.files))
         return {path: int(n) for path, n in zip(self.files, counts, strict=True)}
+
+
+def start_ids(tokenizer) -> list[int]:
+    """The token ids the tokenizer's own convention puts before every text: Llama
+    3's `<|begin_of_text|>`, Gemma's `<bos>`; none for GPT-2, SmolLM2 or Qwen.
+    Documents and prompts start with them, so a model reads text as it was
+    pretrained to (Gemma scores text without its `<bos>` as if it were noise)."""
+    plain = tokenizer(_START_PROBE, add_special_tokens=False)["input_ids"]
+    full = tokenizer(_START_PROBE)["input_ids"]
+    for i in range(len(full) - len(plain) + 1):
+        if full[i : i + len(plain)] == plain:
+            return list(full[:i])
+    return []
+
+
+def with_start(tokenizer, ids: list[int]) -> list[int]:
+    """`ids` after the tokenizer's start ids, unless they already begin with them
+    (a prompt rendered by a chat template writes its own)."""
+    start = start_ids(tokenizer)
+    return list(ids) if list(ids[: len(start)]) == start else start + list(ids)
 
 
 def encoder(tokenizer):
@@ -147,7 +169,8 @@ def _noting_sources(documents, index: dict[str, int], sources: list[int]):
 
 
 def tokenize(corpus, tokenizer, *, batch_chars: int = BATCH_CHARS) -> Tokenized:
-    """Tokenize every document of `corpus` and append EOS to each."""
+    """Tokenize every document of `corpus`: its start ids (`start_ids`), its
+    tokens, then EOS."""
     from tqdm.auto import tqdm
 
     corpus.require_text()
@@ -156,6 +179,7 @@ def tokenize(corpus, tokenizer, *, batch_chars: int = BATCH_CHARS) -> Tokenized:
     encode = encoder(tokenizer)
     exact = _cuts_are_exact(encode, tokenizer)
     eos = np.array([tokenizer.eos_token_id], dtype=dtype)
+    start = np.array(start_ids(tokenizer), dtype=dtype)
     parts: list[np.ndarray] = []
     lengths: list[int] = []  # tokens of each document so far
     sources: list[int] = []
@@ -169,7 +193,8 @@ def tokenize(corpus, tokenizer, *, batch_chars: int = BATCH_CHARS) -> Tokenized:
                     if lengths:
                         parts.append(eos)
                         bar.update(1)
-                    lengths.append(1)  # its EOS
+                    parts.append(start)
+                    lengths.append(len(start) + 1)  # its start ids and EOS
                 parts.append(np.asarray(ids, dtype=dtype))
                 lengths[-1] += len(ids)
         parts.append(eos)

@@ -2,11 +2,12 @@
 `tokenizer.model` where it has one), reading a prompt as textgen does, and for a
 GGUF file cut to the token ids the file holds.
 
-textgen prompts without the tokenizer's special tokens (`PROMPT_SPECIAL_TOKENS`:
-no BOS, as its training documents have none). The shipped files say so too
-(`add_bos_token` false, no post-processor to add one), so llama.cpp, Ollama, ONNX
-Runtime and Transformers.js read a prompt as textgen does; a chat template writes
-its own BOS.
+textgen reads a prompt as its training documents begin: after the tokenizer's
+start ids (`data.tokens.start_ids`: Gemma's and Llama 3's BOS, none for GPT-2 or
+Qwen), never with an EOS. The shipped files say exactly that (`add_bos_token`, a
+post-processor that adds the start ids and nothing else), so llama.cpp, Ollama,
+ONNX Runtime and Transformers.js read a prompt as textgen does; a chat template
+writes its own BOS.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textgen_core.generate.sampling import PROMPT_SPECIAL_TOKENS
+from textgen_core.data.tokens import start_ids
 from textgen_core.model.loading import save_tokenizer
 
 
@@ -27,8 +28,8 @@ def save(tokenizer, folder: Path, n_vocab: int | None = None) -> None:
     kept = [t for t in data["added_tokens"] if n_vocab is None or t["id"] < n_vocab]
     gone = {t["content"] for t in data["added_tokens"]} - {t["content"] for t in kept}
     data["added_tokens"] = kept
-    if not PROMPT_SPECIAL_TOKENS:
-        data["post_processor"] = None  # what would add a BOS (read before the config)
+    start = start_ids(tokenizer)
+    data["post_processor"] = _adding(tokenizer, start) if start else None
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
     path = folder / "tokenizer_config.json"
@@ -40,6 +41,23 @@ def save(tokenizer, folder: Path, n_vocab: int | None = None) -> None:
     for key, value in list(config.items()):
         if key.endswith("_token") and value in gone:
             del config[key]
-    if not PROMPT_SPECIAL_TOKENS:
-        config.update(add_bos_token=False, add_eos_token=False)
+    config.update(add_bos_token=bool(start), add_eos_token=False)
     path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _adding(tokenizer, start: list[int]) -> dict:
+    """A tokenizers post-processor that puts the `start` ids before a text (and
+    before each of a pair) and adds nothing after it."""
+    names = tokenizer.convert_ids_to_tokens(start)
+    first = [{"SpecialToken": {"id": name, "type_id": 0}} for name in names]
+    text = {"Sequence": {"id": "A", "type_id": 0}}
+    pair = {"Sequence": {"id": "B", "type_id": 1}}
+    return {
+        "type": "TemplateProcessing",
+        "single": [*first, text],
+        "pair": [*first, text, *first, pair],
+        "special_tokens": {
+            name: {"id": name, "ids": [i], "tokens": [name]}
+            for name, i in zip(names, start, strict=True)
+        },
+    }

@@ -6,28 +6,27 @@ from collections.abc import Iterator
 from threading import Thread
 
 from textgen_core.config import GenerateConfig
+from textgen_core.data.tokens import with_start
 from textgen_core.errors import TextgenError
 from textgen_core.generate.decode_threads import decoding_threads
 from textgen_core.model.loading import context_length
 
-PROMPT_SPECIAL_TOKENS = False
-"""Whether a prompt is tokenized with the tokenizer's own special tokens (a BOS):
-textgen's training documents are tokenized without them, so prompts are too. A
-GGUF export records the same choice, so llama.cpp prompts the model alike."""
-
 
 def prompt_ids(model, tokenizer, prompt: str, cfg: GenerateConfig):
+    """A prompt's ids as training documents begin: after the tokenizer's start ids
+    (Gemma's and Llama 3's BOS), never with its end token; an empty prompt of a
+    tokenizer without start ids starts from its BOS, else its EOS."""
     import torch
 
-    tokens = tokenizer(prompt, add_special_tokens=PROMPT_SPECIAL_TOKENS, return_tensors="pt")
-    ids = tokens["input_ids"]
-    if ids.shape[1] == 0:
+    ids = with_start(tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    if not ids:
         start = (
             tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         )
         if start is None:
             raise TextgenError("prompt: empty, and the model has no start token; give a prompt")
-        ids = torch.tensor([[start]])
+        ids = [start]
+    ids = torch.tensor([ids])
     limit = context_length(model)
     if ids.shape[1] + cfg.max_new_tokens > limit:
         raise TextgenError(

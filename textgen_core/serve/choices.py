@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from textgen_core.data.tokens import with_start
 from textgen_core.generate.batched import Row
 from textgen_core.serve.batching import END, Batcher
 from textgen_core.serve.schema import ApiError, CompletionBody, _Body
@@ -38,8 +39,9 @@ class _Sink:
 
 
 def encode(tokenizer, prompt: str | list[int]) -> list[int]:
-    """A prompt's token ids as `textgen generate` makes them; an empty prompt
-    starts from the start (or end-of-text) token."""
+    """A prompt's token ids as `textgen generate` makes them (text after the
+    tokenizer's start ids; ids as given); an empty prompt starts from the start
+    (or end-of-text) token."""
     if isinstance(prompt, list):
         if any(not 0 <= t < len(tokenizer) for t in prompt):
             raise ApiError(
@@ -47,7 +49,7 @@ def encode(tokenizer, prompt: str | list[int]) -> list[int]:
             )
         ids = list(prompt)
     else:
-        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = with_start(tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"])
     if not ids:
         start = tokenizer.bos_token_id
         start = start if start is not None else tokenizer.eos_token_id

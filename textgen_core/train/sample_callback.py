@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 from textgen_core.chat_template import chat_prompt
 from textgen_core.config import GenerateConfig, TrainConfig
 from textgen_core.data.splits import IGNORE_INDEX
+from textgen_core.data.tokens import with_start
 from textgen_core.errors import TextgenError
 from textgen_core.generate.sampling import generate
 from textgen_core.model.loading import context_length
@@ -94,7 +95,7 @@ def held_out_prompts(validation, tokenizer, chat_files: set[int], count: int = D
 def check_prompts(prompts: list[str], model, tokenizer, cfg: GenerateConfig) -> None:
     limit = context_length(model)
     for prompt in prompts:
-        n = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        n = len(with_start(tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"]))
         if n + cfg.max_new_tokens > limit:
             raise TextgenError(
                 f"--sample-prompt {prompt[:40]!r}: {n} tokens + {cfg.max_new_tokens} new "

@@ -141,10 +141,19 @@ class OneDnnMatmuls(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def recomputes(model: torch.nn.Module) -> bool:
+    """Whether `model` recomputes its blocks' forward in the backward pass
+    (activation checkpointing). The recompute runs outside any context its
+    forward ran in, and must save exactly what the forward saved, so the
+    contexts below stand aside for such a model."""
+    return any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
+
+
 @contextlib.contextmanager
-def fast_cpu_matmuls() -> Iterator[None]:
-    """Run the enclosed forward's linear layers on oneDNN where that is preferred."""
-    if not onednn_preferred():
+def fast_cpu_matmuls(model: torch.nn.Module | None = None) -> Iterator[None]:
+    """Run the enclosed forward's linear layers (of `model`, when given) on oneDNN
+    where that is preferred and `model` does not recompute them in its backward."""
+    if not onednn_preferred() or (model is not None and recomputes(model)):
         yield
         return
     with OneDnnMatmuls():
@@ -156,9 +165,13 @@ def fused_gelu(model: torch.nn.Module) -> Iterator[None]:
     """Within the block, GPT-2's python tanh-GELU modules are replaced by the
     single-kernel `F.gelu(x, approximate="tanh")`: the same function (results
     agree to float rounding), ~2x less time and memory traffic. The model is
-    restored on exit; autograd graphs built inside keep working."""
+    restored on exit; autograd graphs built inside keep working. Nothing is
+    swapped in a model that recomputes its forward (`recomputes`)."""
     from transformers.activations import GELUTanh, NewGELUActivation
 
+    if recomputes(model):
+        yield
+        return
     swapped = []
     for module in model.modules():
         for name, child in module.named_children():

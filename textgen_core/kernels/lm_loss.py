@@ -113,7 +113,7 @@ def _shifted_targets(labels: torch.Tensor) -> torch.Tensor:
 
 
 def _hidden_states(body: nn.Module, input_ids, attention_mask) -> torch.Tensor:
-    with fast_cpu_matmuls(), fused_gelu(body):
+    with fast_cpu_matmuls(body), fused_gelu(body):
         out = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
     return out.last_hidden_state
 
@@ -136,7 +136,7 @@ def causal_lm_loss(
     parts = _fusable_parts(model)
     if parts is None:
         kwargs = {} if num_items_in_batch is None else {"num_items_in_batch": num_items_in_batch}
-        with fast_cpu_matmuls():
+        with fast_cpu_matmuls(model):
             return model(
                 input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs
             ).loss
@@ -170,7 +170,7 @@ def token_loss_sum(
     targets = labels[..., 1:]
     parts = _fusable_parts(model)
     if parts is None:
-        with fast_cpu_matmuls():
+        with fast_cpu_matmuls(model):
             hidden = model(input_ids=input_ids, attention_mask=attention_mask).logits
         weight = None  # `hidden` already holds the logits
     else:
@@ -256,7 +256,7 @@ def trainer_compute_loss(
 
     stock = transformers.Trainer.compute_loss
     if not fused_in_trainer(trainer, model, inputs, return_outputs):
-        with fast_cpu_matmuls():
+        with fast_cpu_matmuls(model):
             return stock(trainer, model, inputs, return_outputs, num_items_in_batch)
     # The Trainer's mixed precision (bf16=True / fp16=True) is an autocast that
     # accelerate wraps around model.forward; the fused path calls the model's

@@ -87,6 +87,15 @@ def with_start(tokenizer, ids: list[int]) -> list[int]:
     return list(ids) if list(ids[: len(start)]) == start else start + list(ids)
 
 
+def or_start_token(tokenizer, ids: list[int]) -> list[int]:
+    """`ids`, or for an empty prompt the tokenizer's BOS (else its EOS) to start
+    from; [] when it has neither."""
+    if ids:
+        return list(ids)
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    return [] if start is None else [start]
+
+
 def encoder(tokenizer):
     """texts -> token id lists. The tokenizers backend's `encode_batch_fast`
     skips the offsets and the BatchEncoding that `tokenizer(texts)` builds

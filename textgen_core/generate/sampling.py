@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from threading import Thread
 
 from textgen_core.config import GenerateConfig
-from textgen_core.data.tokens import with_start
+from textgen_core.data.tokens import or_start_token, with_start
 from textgen_core.errors import TextgenError
 from textgen_core.generate.decode_threads import decoding_threads
 from textgen_core.model.loading import context_length
@@ -18,14 +18,10 @@ def prompt_ids(model, tokenizer, prompt: str, cfg: GenerateConfig):
     tokenizer without start ids starts from its BOS, else its EOS."""
     import torch
 
-    ids = with_start(tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    text_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = or_start_token(tokenizer, with_start(tokenizer, text_ids))
     if not ids:
-        start = (
-            tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-        )
-        if start is None:
-            raise TextgenError("prompt: empty, and the model has no start token; give a prompt")
-        ids = [start]
+        raise TextgenError("prompt: empty, and the model has no start token; give a prompt")
     ids = torch.tensor([ids])
     limit = context_length(model)
     if ids.shape[1] + cfg.max_new_tokens > limit:

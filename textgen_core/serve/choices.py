@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from textgen_core.data.tokens import with_start
+from textgen_core.data.tokens import or_start_token, with_start
 from textgen_core.generate.batched import Row
 from textgen_core.serve.batching import END, Batcher
 from textgen_core.serve.schema import ApiError, CompletionBody, _Body
@@ -50,12 +50,9 @@ def encode(tokenizer, prompt: str | list[int]) -> list[int]:
         ids = list(prompt)
     else:
         ids = with_start(tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    ids = or_start_token(tokenizer, ids)
     if not ids:
-        start = tokenizer.bos_token_id
-        start = start if start is not None else tokenizer.eos_token_id
-        if start is None:
-            raise ApiError(400, "prompt: empty, and the model has no start token", param="prompt")
-        ids = [start]
+        raise ApiError(400, "prompt: empty, and the model has no start token", param="prompt")
     return ids
 
 

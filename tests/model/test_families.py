@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from support.models import FAMILIES
+from support.models import FAMILIES, build_tiny_family_model
+from transformers import AutoModelForCausalLM
 
 from textgen_core.config import LoraConfig
 from textgen_core.data.ingest import load_corpus
@@ -49,6 +50,20 @@ def test_tokenizer_keeps_its_own_pad_or_pads_with_eos_and_the_model_keeps_its_ro
     else:
         assert rows == saved_rows and model.config.vocab_size == saved_rows
     assert model.config.pad_token_id == tokenizer.pad_token_id
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
+def test_a_bf16_checkpoint_loads_in_float32_with_its_values(model_type, tmp_path):
+    """Published SmolLM2, Qwen3 and Gemma 3 checkpoints are bf16, which transformers
+    5 keeps by default: trained so, the master weights and updates would be bf16."""
+    folder = build_tiny_family_model(tmp_path / "bf16", model_type, dtype=torch.bfloat16)
+    assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
+    model, _ = load_for_inference(str(folder))
+    plain = AutoModelForCausalLM.from_pretrained(folder)  # transformers' default: bf16
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert {p.dtype for p in plain.parameters()} == {torch.bfloat16}
+    for ours, theirs in zip(model.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(ours, theirs.float())
 
 
 def test_gemmas_image_token_past_the_models_rows_adds_no_row(family_model):

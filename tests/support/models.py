@@ -59,11 +59,14 @@ TINY_FAMILIES = {
 }
 
 
-def build_tiny_family_model(folder, model_type: str, seed: int = 0, tokenizer_folder=None, **shape):
+def build_tiny_family_model(
+    folder, model_type: str, seed: int = 0, tokenizer_folder=None, dtype=None, **shape
+):
     """Save a randomly initialised 2-layer, 64-wide model of `model_type` (one of
     FAMILIES; `shape` overrides its config's arguments) with the family's real
     tokenizer (or the one in `tokenizer_folder`) as a plain model folder, like a Hub
-    download would give."""
+    download would give; in `dtype` (a torch dtype) where given, as the published
+    checkpoints of these families ship bf16."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -78,7 +81,8 @@ def build_tiny_family_model(folder, model_type: str, seed: int = 0, tokenizer_fo
     ids["pad_token_id"] = tokenizer.pad_token_id
     config = AutoConfig.for_model(model_type, **values, **ids)
     torch.manual_seed(seed)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    model = AutoModelForCausalLM.from_config(config)
+    (model.to(dtype) if dtype else model).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -138,7 +138,7 @@ def give_pad_token(tokenizer, model_type: str | None) -> None:
 
 
 def load_model(name: str, tokenizer, *, seed: int = 42, revision: str | None = None):
-    """The causal LM of `name`, embeddings resized for the tokenizer."""
+    """The causal LM of `name` in float32, embeddings resized for the tokenizer."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -149,7 +149,13 @@ def load_model(name: str, tokenizer, *, seed: int = 42, revision: str | None = N
         model = AutoModelForCausalLM.from_config(_scratch_config(name, tokenizer))
     else:
         try:
-            model = AutoModelForCausalLM.from_pretrained(name, revision=revision)
+            # float32 whatever the checkpoint's own type: transformers 5 loads a bf16
+            # checkpoint (SmolLM2, Qwen3, Gemma 3 ship bf16) as bf16 by default, and
+            # training would then keep bf16 master weights and optimizer updates
+            # (lost below bf16's resolution), and `--precision fp32` compute in bf16.
+            model = AutoModelForCausalLM.from_pretrained(
+                name, revision=revision, dtype=torch.float32
+            )
         except (OSError, ValueError) as exc:
             raise _load_error(name, exc, revision) from None
         check_tokenizer(model, tokenizer, name)

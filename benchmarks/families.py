@@ -15,7 +15,8 @@ load hits both alike:
   through plain PEFT on the same target modules;
 - textgen: what `textgen train` runs: the model loaded and prepared as textgen
   loads it, `TextgenTrainer` (fused LM-head loss, oneDNN matmuls), reused freed
-  memory, textgen's LoRA.
+  memory, textgen's LoRA, frozen weights stored in bf16 in a bf16 run
+  (kernels/frozen_bf16.py).
 
 Reported per family and side: median s/step (first `--skip` steps excluded),
 peak RSS of the training, the share of this CPU's limit (matmul FLOPs of a step
@@ -57,9 +58,11 @@ SIDES = ("stock", "textgen")
 
 
 def build_model(arch_name: str, seed: int):
-    """The published architecture with random weights; textgen's side then
-    prepares it for its tokenizer as `textgen train` would (no resize: the
-    published vocabularies already fit)."""
+    """The published architecture with random weights rounded to bf16 numbers, as
+    every published checkpoint of these families ships them, in float32 (master
+    weights) on both sides, as textgen loads them; textgen's side then prepares it
+    for its tokenizer as `textgen train` would (no resize: the published
+    vocabularies already fit)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
     from transformers.utils import logging
@@ -69,7 +72,11 @@ def build_model(arch_name: str, seed: int):
     logging.set_verbosity_error()
     arch = ARCHITECTURES[arch_name]
     torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(AutoConfig.for_model(arch.model_type, **arch.config))
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(arch.model_type, **arch.config))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(parameter.to(torch.bfloat16))
+    return model
 
 
 def with_lora(model, side: str):
@@ -185,7 +192,10 @@ def run_worker(
     lockstep = lockstep_callback(cmd, out)
     trainer = trainer_class(model=model, args=args, train_dataset=rows, callbacks=[lockstep])
     reset_peak_rss()
-    trainer.train()
+    from textgen_core.kernels.frozen_bf16 import bf16_frozen_weights
+
+    with bf16_frozen_weights(model, precision if side == "textgen" else "fp32"):
+        trainer.train()
     result = {
         "done": True,
         "times": lockstep.times,

@@ -32,6 +32,7 @@ from textgen_core.data.file_table import (
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
 from textgen_core.errors import TextgenError
+from textgen_core.kernels.frozen_bf16 import bf16_frozen_weights
 from textgen_core.kernels.memory import release_freed_memory, reuse_freed_memory
 from textgen_core.model.loading import (
     apply_lora,
@@ -176,7 +177,8 @@ def train(
     )
     seen_before = _tokens_seen(checkpoint)
     start = time.time()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    with bf16_frozen_weights(model, precision):
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.time() - start
     if any(isinstance(c, GracefulStop) and c.requested for c in trainer.callback_handler.callbacks):
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")

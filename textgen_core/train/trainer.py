@@ -24,6 +24,7 @@ from transformers import (
 from textgen_core import log
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
+from textgen_core.kernels.frozen_bf16 import float32_weights
 from textgen_core.kernels.lm_loss import fused_in_trainer, trainer_compute_loss
 from textgen_core.kernels.memory import release_freed_memory
 from textgen_core.model.loading import save_tokenizer
@@ -93,20 +94,21 @@ class TextgenTrainer(Trainer):
         # (kernels.memory): returned first, they do not add to its peak.
         release_freed_memory()
         start = time.time()
-        result = evaluate_loss(
-            self.model,
-            eval_dataset if eval_dataset is not None else self.eval_dataset,
-            batch_size=self.args.per_device_eval_batch_size,
-        )
-        metrics = {
-            f"{metric_key_prefix}_loss": result.loss,
-            f"{metric_key_prefix}_perplexity": result.perplexity,
-            f"{metric_key_prefix}_runtime": round(time.time() - start, 3),
-        }
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(
-            self.args, self.state, self.control, metrics
-        )
+        with float32_weights(self.model):  # evaluation (and samples) in float32
+            result = evaluate_loss(
+                self.model,
+                eval_dataset if eval_dataset is not None else self.eval_dataset,
+                batch_size=self.args.per_device_eval_batch_size,
+            )
+            metrics = {
+                f"{metric_key_prefix}_loss": result.loss,
+                f"{metric_key_prefix}_perplexity": result.perplexity,
+                f"{metric_key_prefix}_runtime": round(time.time() - start, 3),
+            }
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(
+                self.args, self.state, self.control, metrics
+            )
         return metrics
 
     def _save_checkpoint(self, model, trial):

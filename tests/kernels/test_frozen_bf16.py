@@ -1,0 +1,118 @@
+"""Frozen weights stored in bf16 during a bf16 run: the same numbers, in half the
+memory, and float32 outside autocast and after."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from support.models import build_tiny_family_model
+from support.runs import tiny_config
+from transformers import TrainerCallback
+
+from textgen_core.config import LoraConfig
+from textgen_core.kernels.frozen_bf16 import bf16_frozen_weights, float32_weights
+from textgen_core.kernels.lm_loss import causal_lm_loss
+from textgen_core.model.loading import apply_lora, load_model, load_tokenizer
+from textgen_core.precision import cpu_bf16_native
+from textgen_core.train import train
+
+
+@pytest.fixture(scope="module")
+def bf16_checkpoint(tmp_path_factory):
+    """A tiny Llama saved in bf16, as published SmolLM2/Qwen3/Gemma 3 checkpoints are."""
+    folder = tmp_path_factory.mktemp("bf16_llama")
+    return str(build_tiny_family_model(folder, "llama", dtype=torch.bfloat16))
+
+
+def lora_model(name):
+    model = load_model(name, load_tokenizer(name))
+    return apply_lora(model, LoraConfig(r=4))
+
+
+def batch(seed=0):
+    ids = torch.randint(0, 1000, (2, 24), generator=torch.Generator().manual_seed(seed))
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+
+
+def bf16_step(model):
+    """The loss and the LoRA gradients of one bf16 autocast step."""
+    model.train().zero_grad()
+    torch.manual_seed(0)  # LoRA's dropout
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = causal_lm_loss(model, **batch())
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+
+def eval_loss(model):
+    with torch.no_grad():
+        return causal_lm_loss(model.eval(), **batch(1)).item()
+
+
+def test_a_bf16_lora_step_is_bit_for_bit_the_same_with_frozen_weights_in_bf16(bf16_checkpoint):
+    model = lora_model(bf16_checkpoint)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    plain_loss, plain_grads = bf16_step(model)
+    plain_eval = eval_loss(model)
+    with bf16_frozen_weights(model, "bf16") as stored:
+        assert stored == 2 * 7  # two blocks of q, k, v, o, gate, up, down
+        base = [m for n, m in model.named_modules() if n.endswith("q_proj.base_layer")]
+        assert base and all(m.weight.dtype == torch.bfloat16 for m in base)
+        assert model.get_output_embeddings().weight.dtype == torch.float32
+        assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+        loss, grads = bf16_step(model)
+        assert eval_loss(model) == plain_eval  # outside autocast: float32 math
+        with float32_weights(model):
+            assert all(m.weight.dtype == torch.float32 for m in base)
+            assert eval_loss(model) == plain_eval
+        assert all(m.weight.dtype == torch.bfloat16 for m in base)
+    assert torch.equal(loss, plain_loss)
+    assert all(torch.equal(a, b) for a, b in zip(grads, plain_grads, strict=True))
+    after = model.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
+
+
+def test_weights_that_are_not_bf16_numbers_or_a_fp32_run_are_left_alone(tmp_path):
+    fp32_values = build_tiny_family_model(tmp_path / "fp32", "llama")  # random float32
+    with bf16_frozen_weights(lora_model(str(fp32_values)), "bf16") as stored:
+        assert stored == 0
+    model = lora_model(
+        str(build_tiny_family_model(tmp_path / "bf16", "llama", dtype=torch.bfloat16))
+    )
+    with bf16_frozen_weights(model, "fp32") as stored:
+        assert stored == 0
+    with bf16_frozen_weights(model, "bf16") as stored:
+        assert stored == 14
+
+
+class Dtypes(TrainerCallback):
+    """The dtypes of the frozen q_proj weights the training steps and evaluations saw."""
+
+    def __init__(self):
+        self.seen = {"step": set(), "evaluate": set()}
+
+    def _note(self, when, model):
+        base = [m for n, m in model.named_modules() if n.endswith("q_proj.base_layer")]
+        self.seen[when] |= {m.weight.dtype for m in base}
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self._note("step", model)
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        self._note("evaluate", model)
+
+
+@pytest.mark.skipif(not cpu_bf16_native(), reason="bf16 training needs a CPU with native bf16")
+def test_a_bf16_lora_run_steps_on_bf16_frozen_weights_and_saves_float32(
+    bf16_checkpoint, corpus_dir, tmp_path
+):
+    cfg = tiny_config(
+        bf16_checkpoint, precision="bf16", lora=LoraConfig(r=4), max_steps=4, eval_steps=2
+    )
+    dtypes = Dtypes()
+    results = train([corpus_dir], tmp_path / "run", cfg, callbacks=[dtypes])
+    assert dtypes.seen == {"step": {torch.bfloat16}, "evaluate": {torch.float32}}
+    assert results.precision == "bf16" and results.test_loss < results.base_test_loss
+    merged = load_file(tmp_path / "run" / "model" / "model.safetensors")
+    assert {t.dtype for t in merged.values()} == {torch.float32}

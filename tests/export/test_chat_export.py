@@ -29,11 +29,12 @@ def exported(tmp_path_factory, chat_run):
 
 
 def test_the_gguf_carries_the_chat_template_and_llama_cpp_answers_as_textgen(exported, chat_run):
-    from gguf import GGUFReader
     from llama_cpp import Llama
 
+    from textgen_core.export.gguf_read import read_gguf
+
     path, _ = exported
-    field = GGUFReader(path).fields["tokenizer.chat_template"]
+    field = read_gguf(path).fields["tokenizer.chat_template"]
     assert bytes(field.parts[field.data[0]]).decode() == MINIMAL_TEMPLATE
 
     model, tokenizer = load_for_inference(str(chat_run / "model"))

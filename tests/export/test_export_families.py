@@ -16,6 +16,7 @@ from support.runs import tiny_config
 from textgen_core.data.tokens import start_ids
 from textgen_core.export import parity
 from textgen_core.export.gguf_file import kept_vocab
+from textgen_core.export.gguf_read import read_gguf
 from textgen_core.export.run import export
 from textgen_core.export.runtimes import LlamaCpp, OnnxRuntime, Torch
 from textgen_core.model.loading import load_for_inference
@@ -88,7 +89,7 @@ def test_f16_gguf_of_each_family_generates_what_textgen_generates(
     assert p["faithful"] is True
 
     model, tokenizer = load_for_inference(str(run / "model"))
-    reader = gguf.GGUFReader(path)
+    reader = read_gguf(path)
     assert (_field(reader, "tokenizer.ggml.model"), _field(reader, "tokenizer.ggml.pre")) == (
         TOKENIZER[model_type]
     )
@@ -125,7 +126,7 @@ def test_q8_0_gguf_of_each_family_runs_in_llama_cpp_close_to_textgen(
     run = family_export_run(model_type)
     path = tmp_path / "q8.gguf"
     export(str(run), "gguf", path, quantize="q8_0", measure=False, log=lambda _: None)
-    assert _field(gguf.GGUFReader(path), "general.file_type") == gguf.LlamaFileType.MOSTLY_Q8_0
+    assert _field(read_gguf(path), "general.file_type") == gguf.LlamaFileType.MOSTLY_Q8_0
     model, tokenizer = load_for_inference(str(run / "model"))
     n_vocab = kept_vocab(model, tokenizer)
     ids = _long_ids(tokenizer)

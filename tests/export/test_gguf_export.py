@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from textgen_core.cpuinfo import cpu_flags
+from textgen_core.export.gguf_read import read_gguf
 from textgen_core.export.run import export
 from textgen_core.model.loading import load_for_inference
 
@@ -40,12 +41,26 @@ def test_export_json_beside_the_file_records_the_printed_figures(f16):
     assert saved["bytes"] == path.stat().st_size
 
 
+def test_textgens_gguf_reader_reads_what_gguf_pys_own_reads(f16):
+    path, _ = f16
+    ours, theirs = read_gguf(path), gguf.GGUFReader(path)
+    assert ours.fields.keys() == theirs.fields.keys()
+    for key, field in theirs.fields.items():
+        mine = ours.fields[key]
+        assert (mine.types, mine.data, mine.offset) == (field.types, field.data, field.offset)
+        assert all(np.array_equal(a, b) for a, b in zip(mine.parts, field.parts, strict=True))
+    assert [(t.name, list(t.shape)) for t in ours.tensors] == [
+        (t.name, list(t.shape)) for t in theirs.tensors
+    ]
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(ours.tensors, theirs.tensors))
+
+
 def test_gguf_file_holds_gpt2_tokenizer_without_padding_rows_or_pad(f16, trained_run):
     path, _ = f16
     model, tokenizer = load_for_inference(str(trained_run / "model"))
     assert model.get_input_embeddings().weight.shape[0] % 64 == 0
     assert tokenizer.convert_tokens_to_ids("[PAD]") == 50257
-    reader = gguf.GGUFReader(path)
+    reader = read_gguf(path)
     fields = reader.fields
     tokens = fields["tokenizer.ggml.tokens"]
     assert len(tokens.data) == 50257  # GPT-2's own vocabulary: no [PAD], no padding rows
@@ -115,7 +130,7 @@ def test_q8_0_gguf_runs_in_llama_cpp_and_transformers_at_about_half_the_size(
     (llama.cpp #20824); the parity check loads the file without repacking there."""
     path = tmp_path / "q8.gguf"
     record = export(str(trained_run), "gguf", path, quantize="q8_0", log=lambda _: None)
-    weights = {p: sum(int(t.n_bytes) for t in gguf.GGUFReader(p).tensors) for p in (path, f16[0])}
+    weights = {p: sum(int(t.n_bytes) for t in read_gguf(p).tensors) for p in (path, f16[0])}
     assert weights[path] < 0.6 * weights[f16[0]]  # the tokenizer's share of the file stays
     runtimes = record["parity"]["runtimes"]
     assert set(runtimes) == {"llama.cpp", "transformers (GGUF)"}

@@ -137,8 +137,10 @@ def _one_reader(path: Path):
     and so what transformers builds, are unchanged."""
     import gguf
 
+    from textgen_core.export.gguf_read import read_gguf
+
     made = gguf.GGUFReader
-    reader = made(path)
+    reader = read_gguf(path)
 
     def shared(file, *args, **kwargs):
         return (

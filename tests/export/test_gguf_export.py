@@ -52,7 +52,9 @@ def test_textgens_gguf_reader_reads_what_gguf_pys_own_reads(f16):
     assert [(t.name, list(t.shape)) for t in ours.tensors] == [
         (t.name, list(t.shape)) for t in theirs.tensors
     ]
-    assert all(np.array_equal(a.data, b.data) for a, b in zip(ours.tensors, theirs.tensors))
+    assert all(
+        np.array_equal(a.data, b.data) for a, b in zip(ours.tensors, theirs.tensors, strict=True)
+    )
 
 
 def test_gguf_file_holds_gpt2_tokenizer_without_padding_rows_or_pad(f16, trained_run):

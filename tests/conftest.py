@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 
 # Hermetic: the caller's Hugging Face settings (HF_HUB_OFFLINE=1, a token, a mirror,
@@ -35,6 +36,7 @@ from support.cli import logged  # noqa: E402
 from support.hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
 from support.models import build_tiny_family_model, build_tiny_model, shakespeare  # noqa: E402
 from support.runs import REPORTS, tiny_config  # noqa: E402
+from support.shared import built_once  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/support/hub_server.py)
@@ -80,20 +82,18 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+    return built_once(tmp_path_factory, "tiny_model", build_tiny_model)
 
 
 @pytest.fixture(scope="session")
 def family_model(tmp_path_factory: pytest.TempPathFactory):
     """`family_model(model_type)`: the folder of a tiny model of that family (one of
-    FAMILIES) with its real tokenizer, built once per session."""
-    built: dict[str, object] = {}
+    FAMILIES) with its real tokenizer, built once per test run."""
 
     def get(model_type: str):
-        if model_type not in built:
-            folder = tmp_path_factory.mktemp(f"tiny_{model_type}")
-            built[model_type] = build_tiny_family_model(folder, model_type)
-        return built[model_type]
+        return built_once(
+            tmp_path_factory, f"tiny_{model_type}", lambda f: build_tiny_family_model(f, model_type)
+        )
 
     return get
 
@@ -101,12 +101,14 @@ def family_model(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory):
     """Twelve text files of real verse (~60k characters), for fast training runs."""
-    folder = tmp_path_factory.mktemp("corpus")
-    text = shakespeare()[:60_000]
-    size = len(text) // 12
-    for i in range(12):
-        (folder / f"part{i:02d}.txt").write_text(text[i * size : (i + 1) * size])
-    return folder
+
+    def write(folder):
+        text = shakespeare()[:60_000]
+        size = len(text) // 12
+        for i in range(12):
+            (folder / f"part{i:02d}.txt").write_text(text[i * size : (i + 1) * size])
+
+    return built_once(tmp_path_factory, "corpus", write)
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +116,10 @@ def chat_data(tmp_path_factory: pytest.TempPathFactory):
     """A JSON Lines file of 300 generated instruction conversations (support/chat_tasks)."""
     from support import chat_tasks
 
-    path = tmp_path_factory.mktemp("chat_data") / "tasks.jsonl"
-    return chat_tasks.write_jsonl(path, chat_tasks.conversations(300))
+    def write(folder):
+        chat_tasks.write_jsonl(folder / "tasks.jsonl", chat_tasks.conversations(300))
+
+    return built_once(tmp_path_factory, "chat_data", write) / "tasks.jsonl"
 
 
 @pytest.fixture(scope="session")
@@ -125,14 +129,15 @@ def chat_run(tmp_path_factory: pytest.TempPathFactory, tiny_model, chat_data):
     from support.cli import textgen
     from support.runs import NO_MEMORIZATION
 
-    out = tmp_path_factory.mktemp("chat_run") / "run"
-    done = textgen(
-        "train", chat_data, "--output", out, "--model", tiny_model, "--max-steps", "40",
-        "--eval-steps", "20", "--lr", "3e-3", "--chunk-size", "64", "--sample-tokens", "12",
-        "--quiet", *NO_MEMORIZATION,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    def train(folder):
+        done = textgen(
+            "train", chat_data, "--output", folder / "run", "--model", tiny_model,
+            "--max-steps", "40", "--eval-steps", "20", "--lr", "3e-3", "--chunk-size", "64",
+            "--sample-tokens", "12", "--quiet", *NO_MEMORIZATION,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "chat_run", train) / "run"
 
 
 @pytest.fixture(scope="session")
@@ -140,12 +145,18 @@ def tiny_run(tmp_path_factory, tiny_model, corpus_dir):
     """(folder, results) of one tiny run in process with every report on: `tiny_config`
     (2 epochs on `corpus_dir`), an evaluation every 10 steps, the memorization report
     and samples at their defaults. Shared by the tests of the run folder and of the
-    exports, which only read it (or refuse to write to it)."""
+    exports, which only read it (or refuse to write to it). `results` is what train()
+    returned, kept as a pickle for the test processes that did not train it."""
     from textgen_core.train.run import train
 
-    out = tmp_path_factory.mktemp("tiny_run") / "run"
-    results = train([corpus_dir], out, tiny_config(tiny_model, eval_steps=10, **REPORTS))
-    return out, results
+    def run(folder):
+        results = train(
+            [corpus_dir], folder / "run", tiny_config(tiny_model, eval_steps=10, **REPORTS)
+        )
+        (folder / "results.pickle").write_bytes(pickle.dumps(results))
+
+    folder = built_once(tmp_path_factory, "tiny_run", run)
+    return folder / "run", pickle.loads((folder / "results.pickle").read_bytes())
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ import pytest
 from support.cli import textgen_peak_rss
 from support.models import FAMILIES, FAMILY_TOKENIZER, build_tiny_family_model, shakespeare
 from support.runs import MODE_ARGS, MODES, TRAIN_ARGS
+from support.shared import built_once
 
 from textgen_core.model.offline_tokenizers import tokenizer_dir
 
@@ -51,34 +52,44 @@ class FamilyRun:
 def family_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight files of verse (~10k characters): enough chunks of 32 for every split,
     few enough tokens that a 262k-row head scores them quickly."""
-    folder = tmp_path_factory.mktemp("family_corpus")
-    text = shakespeare()[:10_000]
-    for i in range(8):
-        (folder / f"part{i}.txt").write_text(text[i * 1250 : (i + 1) * 1250])
-    return folder
+
+    def write(folder):
+        text = shakespeare()[:10_000]
+        for i in range(8):
+            (folder / f"part{i}.txt").write_text(text[i * 1250 : (i + 1) * 1250])
+
+    return built_once(tmp_path_factory, "family_corpus", write)
 
 
-def _train(root: Path, model: Path, corpus: Path, model_type: str, mode: str) -> FamilyRun:
-    done, peak = textgen_peak_rss(
-        "train", corpus, "--output", root, "--model", model, *TRAIN_ARGS, *MODE_ARGS[mode]
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((root / "results.json").read_text())
-    return FamilyRun(model_type, mode, root, results, peak)
+def _train(
+    tmp_path_factory, name: str, model: Path, corpus: Path, model_type: str, mode: str
+) -> FamilyRun:
+    """The run `name` (once per test run) of `textgen train` in a subprocess, with
+    the peak RSS of that process kept beside it for the test processes that read it."""
+
+    def train(folder):
+        done, peak = textgen_peak_rss(
+            "train", corpus, "--output", folder / "run", "--model", model,
+            *TRAIN_ARGS, *MODE_ARGS[mode],
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        (folder / "peak_rss_mb").write_text(str(peak))
+
+    folder = built_once(tmp_path_factory, name, train)
+    results = json.loads((folder / "run" / "results.json").read_text())
+    peak = float((folder / "peak_rss_mb").read_text())
+    return FamilyRun(model_type, mode, folder / "run", results, peak)
 
 
 @pytest.fixture(scope="session")
 def family_run(tmp_path_factory, family_model, family_corpus):
-    """`family_run(model_type, mode)` -> FamilyRun, trained once per session."""
-    runs: dict[tuple[str, str], FamilyRun] = {}
+    """`family_run(model_type, mode)` -> FamilyRun, trained once per test run."""
 
     def get(model_type: str, mode: str) -> FamilyRun:
-        if (model_type, mode) not in runs:
-            assert model_type in FAMILIES and mode in MODES
-            root = tmp_path_factory.mktemp(f"run_{model_type}_{mode}") / "run"
-            model = family_model(model_type)
-            runs[model_type, mode] = _train(root, model, family_corpus, model_type, mode)
-        return runs[model_type, mode]
+        assert model_type in FAMILIES and mode in MODES
+        model = family_model(model_type)
+        name = f"run_{model_type}_{mode}"
+        return _train(tmp_path_factory, name, model, family_corpus, model_type, mode)
 
     return get
 
@@ -88,18 +99,18 @@ def gpt2_like(tmp_path_factory, family_model, family_corpus):
     """`gpt2_like(model_type)` -> FamilyRun: the matrix's full run of a tiny GPT-2
     of that family's size: 2 layers, 64 wide, the family's tokenizer and embedding
     rows, so that only the architecture differs. To compare memory with."""
-    runs: dict[str, FamilyRun] = {}
 
     def get(model_type: str) -> FamilyRun:
         tokenizer = FAMILY_TOKENIZER[model_type]
-        if tokenizer not in runs:
-            rows = json.loads((family_model(model_type) / "config.json").read_text())["vocab_size"]
-            folder = tmp_path_factory.mktemp(f"gpt2_like_{tokenizer}")
-            build_tiny_family_model(
+        rows = json.loads((family_model(model_type) / "config.json").read_text())["vocab_size"]
+        model = built_once(
+            tmp_path_factory,
+            f"gpt2_like_{tokenizer}",
+            lambda folder: build_tiny_family_model(
                 folder, "gpt2", vocab_size=rows, tokenizer_folder=tokenizer_dir(tokenizer)
-            )
-            root = folder.parent / f"run_gpt2_like_{tokenizer}"
-            runs[tokenizer] = _train(root, folder, family_corpus, "gpt2", "full")
-        return runs[tokenizer]
+            ),
+        )
+        name = f"run_gpt2_like_{tokenizer}"
+        return _train(tmp_path_factory, name, model, family_corpus, "gpt2", "full")
 
     return get

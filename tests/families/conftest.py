@@ -4,9 +4,10 @@ Rows are `MATRIX`: each family of `runners.FAMILIES` (gpt2, llama, qwen2, qwen3,
 gemma3_text) as a tiny model (2 layers, 64 wide, the family's published vocabulary
 size: runners.TINY_FAMILIES) with its real tokenizer, trained in each of `MODES`
 (full fine-tuning, LoRA). `family_run(model_type, mode)` trains it on first use,
-once per session, with `textgen train` in a subprocess as a user runs it (a few
-steps, memorization report and samples on), and returns a `FamilyRun`: the run
-folder, its results.json and the process's peak RSS.
+once per test run (shared by both test processes), with `textgen train` in a
+subprocess as a user runs it (a few steps, memorization report and samples on),
+and returns a `FamilyRun`: the run folder, its results.json and the process's
+peak RSS.
 
 Columns are test modules in this folder, each parametrized over `support.runs.MATRIX`
 and taking the shared runs, so a column adds only its own work:

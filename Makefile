@@ -5,7 +5,7 @@
 VENV ?= .venv
 # Test processes: each runs torch on one thread (tests/conftest.py); one per core and
 # one more, which computes while another waits on a subprocess or a server it started
-# (2-core AMD EPYC: 26 min 14 s with 3, 28 min 33 s with 4, 29 min 34 s with 2).
+# (2-core AMD EPYC: 26-31 min with 3, 28.5 min with 4, 29.5-30 min with 2).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 PY := $(VENV)/bin/python
 

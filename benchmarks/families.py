@@ -15,8 +15,9 @@ load hits both alike:
   through plain PEFT on the same target modules;
 - textgen: what `textgen train` runs: the model loaded and prepared as textgen
   loads it, `TextgenTrainer` (fused LM-head loss, oneDNN matmuls), reused freed
-  memory, textgen's LoRA, frozen weights stored in bf16 in a bf16 run
-  (kernels/frozen_bf16.py).
+  memory, textgen's LoRA (its dropout's masks drawn in bulk,
+  kernels/lora_dropout.py), frozen weights stored in bf16 and LoRA inputs left
+  in bf16 in a bf16 run (kernels/frozen_bf16.py).
 
 Reported per family and side: median s/step (first `--skip` steps excluded),
 peak RSS of the training, the share of this CPU's limit (matmul FLOPs of a step
@@ -80,13 +81,15 @@ def build_model(arch_name: str, seed: int):
 
 
 def with_lora(model, side: str):
-    """LoRA on the family's default targets: textgen's apply_lora, or plain PEFT
+    """LoRA on the family's default targets: textgen's (apply_lora, with its
+    dropout's masks drawn in bulk, as `textgen train` prepares it), or plain PEFT
     on the same modules for the stock side."""
     from textgen_core.config import LoraConfig
+    from textgen_core.kernels.lora_dropout import fast_lora_dropout
     from textgen_core.model.loading import apply_lora, lora_targets
 
     if side == "textgen":
-        return apply_lora(model, LoraConfig())
+        return fast_lora_dropout(apply_lora(model, LoraConfig()))
     import peft
 
     settings = LoraConfig()
@@ -192,9 +195,9 @@ def run_worker(
     lockstep = lockstep_callback(cmd, out)
     trainer = trainer_class(model=model, args=args, train_dataset=rows, callbacks=[lockstep])
     reset_peak_rss()
-    from textgen_core.kernels.frozen_bf16 import bf16_frozen_weights
+    from textgen_core.kernels.frozen_bf16 import bf16_steps
 
-    with bf16_frozen_weights(model, precision if side == "textgen" else "fp32"):
+    with bf16_steps(model, precision if side == "textgen" else "fp32"):
         trainer.train()
     result = {
         "done": True,

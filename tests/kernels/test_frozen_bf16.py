@@ -1,5 +1,6 @@
 """Frozen weights stored in bf16 during a bf16 run: the same numbers, in half the
-memory, and float32 outside autocast and after."""
+memory, and float32 outside autocast and after; LoRA inputs left in bf16: the
+same numbers, without PEFT's widening."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from support.runs import tiny_config
 from transformers import TrainerCallback
 
 from textgen_core.config import LoraConfig
-from textgen_core.kernels.frozen_bf16 import bf16_frozen_weights, float32_weights
+from textgen_core.kernels.frozen_bf16 import (
+    bf16_frozen_weights,
+    bf16_steps,
+    float32_weights,
+    lora_inputs_as_given,
+)
 from textgen_core.kernels.lm_loss import causal_lm_loss
+from textgen_core.kernels.lora_dropout import fast_lora_dropout
 from textgen_core.model.loading import apply_lora, load_model, load_tokenizer
 from textgen_core.precision import cpu_bf16_native
 from textgen_core.train import train
@@ -26,8 +33,9 @@ def bf16_checkpoint(tmp_path_factory):
 
 
 def lora_model(name):
+    """LoRA as `textgen train` prepares it (its dropout included)."""
     model = load_model(name, load_tokenizer(name))
-    return apply_lora(model, LoraConfig(r=4))
+    return fast_lora_dropout(apply_lora(model, LoraConfig(r=4)))
 
 
 def batch(seed=0):
@@ -86,15 +94,59 @@ def test_weights_that_are_not_bf16_numbers_or_a_fp32_run_are_left_alone(tmp_path
         assert stored == 14
 
 
+def lora_input_dtypes(model):
+    """The dtypes the down_proj adapters' first products were given (a bf16
+    autocast product's output in a bf16 step), as a live set."""
+    seen = set()
+    for name, module in model.named_modules():
+        if name.endswith("down_proj.lora_A.default"):
+            module.register_forward_pre_hook(lambda m, args: seen.add(args[0].dtype))
+    return seen
+
+
+def test_a_bf16_lora_step_is_bit_for_bit_the_same_with_its_inputs_left_in_bf16(bf16_checkpoint):
+    model = lora_model(bf16_checkpoint)  # LoRA's default dropout: the same masks both ways
+    seen = lora_input_dtypes(model)
+    plain_loss, plain_grads = bf16_step(model)
+    assert seen == {torch.float32}  # PEFT widened the bf16 input
+    seen.clear()
+    with lora_inputs_as_given(model, "bf16"):
+        loss, grads = bf16_step(model)
+        assert seen == {torch.bfloat16}
+        assert eval_loss(model) == eval_loss(
+            lora_model(bf16_checkpoint)
+        )  # float32 outside autocast
+    assert torch.equal(loss, plain_loss)
+    assert all(torch.equal(a, b) for a, b in zip(grads, plain_grads, strict=True))
+    seen.clear()
+    with lora_inputs_as_given(model, "fp32"):
+        bf16_step(model)
+    bf16_step(model)
+    assert seen == {torch.float32}  # left alone in a float32 run, and after the block
+    with bf16_steps(model, "bf16") as stored:
+        assert stored == 14
+        seen.clear()
+        bf16_step(model)
+        assert seen == {torch.bfloat16}
+
+
 class Dtypes(TrainerCallback):
-    """The dtypes of the frozen q_proj weights the training steps and evaluations saw."""
+    """The dtypes of the frozen q_proj weights the training steps and evaluations
+    saw, and of the inputs the down_proj adapters were given."""
 
     def __init__(self):
         self.seen = {"step": set(), "evaluate": set()}
+        self.inputs = {"step": set(), "evaluate": set()}
+        self.since = set()
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.since = lora_input_dtypes(model)
 
     def _note(self, when, model):
         base = [m for n, m in model.named_modules() if n.endswith("q_proj.base_layer")]
         self.seen[when] |= {m.weight.dtype for m in base}
+        self.inputs[when] |= self.since
+        self.since.clear()
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         self._note("step", model)
@@ -113,6 +165,7 @@ def test_a_bf16_lora_run_steps_on_bf16_frozen_weights_and_saves_float32(
     dtypes = Dtypes()
     results = train([corpus_dir], tmp_path / "run", cfg, callbacks=[dtypes])
     assert dtypes.seen == {"step": {torch.bfloat16}, "evaluate": {torch.float32}}
+    assert dtypes.inputs == {"step": {torch.bfloat16}, "evaluate": {torch.float32}}
     assert results.precision == "bf16" and results.test_loss < results.base_test_loss
     merged = load_file(tmp_path / "run" / "model" / "model.safetensors")
     assert {t.dtype for t in merged.values()} == {torch.float32}

@@ -39,7 +39,7 @@ from pathlib import Path
 from textgen_core.config import TrainConfig, parse_duration
 from textgen_core.cpuinfo import cpuinfo_field
 from textgen_core.errors import TextgenError
-from textgen_core.kernels.frozen_bf16 import bf16_frozen_weights
+from textgen_core.kernels.frozen_bf16 import bf16_steps
 from textgen_core.kernels.lm_loss import causal_lm_loss
 from textgen_core.precision import autocast
 
@@ -244,7 +244,7 @@ def time_training_step(
     device = next(work.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     times = []
-    with torch.random.fork_rng(devices=[]), bf16_frozen_weights(work, precision):
+    with torch.random.fork_rng(devices=[]), bf16_steps(work, precision):
         for _ in range(1 + steps):
             start = time.perf_counter()
             for _ in range(accumulation):

@@ -32,7 +32,8 @@ from textgen_core.data.file_table import (
 from textgen_core.data.ingest import load_corpus
 from textgen_core.data.prepare import make_splits
 from textgen_core.errors import TextgenError
-from textgen_core.kernels.frozen_bf16 import bf16_frozen_weights
+from textgen_core.kernels.frozen_bf16 import bf16_steps
+from textgen_core.kernels.lora_dropout import fast_lora_dropout
 from textgen_core.kernels.memory import release_freed_memory, reuse_freed_memory
 from textgen_core.model.loading import (
     apply_lora,
@@ -177,7 +178,7 @@ def train(
     )
     seen_before = _tokens_seen(checkpoint)
     start = time.time()
-    with bf16_frozen_weights(model, precision):
+    with bf16_steps(model, precision):
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.time() - start
     if any(isinstance(c, GracefulStop) and c.requested for c in trainer.callback_handler.callbacks):
@@ -340,7 +341,7 @@ def _trainable_model(cfg: TrainConfig, tokenizer):
         freeze_embeddings(model)
     if cfg.activation_checkpointing:
         model.activation_checkpointing_enable()  # before LoRA: PEFT keeps the setting
-    return apply_lora(model, cfg.lora) if cfg.lora else model
+    return fast_lora_dropout(apply_lora(model, cfg.lora)) if cfg.lora else model
 
 
 def _check_ids_fit(model, tokenizer, splits, name: str) -> None:

@@ -6,7 +6,8 @@ at every step, 460 million on the Qwen3-0.6B architecture with 8 x 200 tokens.
 PyTorch draws them one at a time on one core (its bulk MKL path is taken on
 Intel CPUs only): 3 s of a 20 s step on a 2-core AMD EPYC, the largest cost
 after the matrix products. Here the mask is one comparison over 32-bit integers
-that numpy's generator writes in bulk, about 4x faster than PyTorch's draws.
+that numpy's generator writes in bulk: 10.5 ms for an 8 x 200 x 3072 mask where
+PyTorch's draws take 27.7 ms, on that CPU.
 
 The dropout is the same: an element is kept with probability 1 - p (to 2^-32),
 kept elements are scaled by 1 / (1 - p) and the gradient is masked and scaled

@@ -101,8 +101,8 @@ def float32_weights(model: torch.nn.Module) -> Iterator[None]:
 def lora_inputs_as_given(model: torch.nn.Module, precision: str) -> Iterator[None]:
     """Within the block, in a bf16 run, PEFT's LoRA layers take their input in the
     dtype it comes in (bf16, from the autocast product before them) instead of
-    widening it to float32 first (with LoRA's bulk dropout: 22.3 -> 18.4 s a step
-    and 11.2 -> 9.8 GB peak RSS on the Qwen3-0.6B architecture, BENCHMARKS.md)."""
+    widening it to float32 first (with LoRA's bulk dropout: 22.3 -> 17.0 s a step
+    and 11.2 -> 9.0 GB peak RSS on the Qwen3-0.6B architecture, BENCHMARKS.md)."""
     if precision != "bf16" or "peft" not in sys.modules:  # a LoRA model has imported peft
         yield
         return

@@ -167,10 +167,16 @@ def export_graph(model, path: Path) -> None:
 
 def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 (weights int8, activations quantized on the fly): the standard
-    CPU recipe of onnxruntime.quantization for transformer decoders."""
+    CPU recipe of onnxruntime.quantization for transformer decoders, with 7-bit weights
+    (`reduce_range`). The file runs on whatever CPU its user has, and on x86 CPUs
+    without VNNI onnxruntime multiplies uint8 activations by int8 weights with an
+    instruction whose pairwise sums saturate at 16 bits; 7-bit weights keep those sums
+    in range (onnxruntime's and Optimum's advice for AVX2 / AVX-512 without VNNI).
+    Measured on the tests' tiny GPT-2, 2-core AMD EPYC with AVX2 only: perplexity
+    +2.6% with 8-bit weights, -0.1% with 7-bit."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, reduce_range=True)
 
 
 def write_onnx_folder(model, tokenizer, folder: Path, *, quantize: str = "fp32") -> dict:

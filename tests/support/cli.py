@@ -13,16 +13,16 @@ import sys
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from unittest import mock
 
+from support import zygote
 from support.servers import with_repo_path
 
 
 def textgen(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
-    """`python -m textgen_core ARGS...` of this checkout in a fresh interpreter, output
-    captured."""
-    return subprocess.run(
+    """`python -m textgen_core ARGS...` of this checkout in a process of its own (forked
+    from a pre-imported interpreter where that starts the same: support.zygote),
+    output captured."""
+    return zygote.run(
         [sys.executable, "-m", "textgen_core", *map(str, args)],
-        capture_output=True,
-        text=True,
         timeout=timeout,
         env=with_repo_path({**os.environ, **(env or {})}),
     )

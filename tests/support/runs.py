@@ -4,12 +4,12 @@ the `textgen train` command line the subprocess tests run."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 from safetensors.torch import load_file
 
+from support import zygote
 from support.models import FAMILIES
 from support.servers import with_repo_path
 from textgen_core.config import DataConfig, TrainConfig
@@ -85,11 +85,9 @@ def cli_command(out, corpus, model, resume=False, extra=(), samples=False) -> li
 
 
 def cli_train(out, corpus, model, fault=None, resume=False, extra=(), env=(), samples=False):
-    return subprocess.run(
+    return zygote.run(
         cli_command(out, corpus, model, resume, extra, samples),
         env=with_repo_path({**os.environ, "TEXTGEN_FAULT": fault or "", **dict(env)}),
-        capture_output=True,
-        text=True,
         timeout=600,
     )
 

@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import zygote
+
 REPO = Path(__file__).resolve().parents[2]
 APP_LOGIN = "ann:secret"
 """USER:PASS of the apps tests start behind a login (`--auth`)."""
@@ -55,9 +57,7 @@ class ServerProcess:
     def start(self, timeout: float = 240):
         cmd, env, cwd = self.command()
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd
-            )
+            self.proc = zygote.popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -13,7 +13,9 @@ import subprocess
 
 import pytest
 import torch
+from support import zygote
 from support.runs import cli_command, cli_train, weights
+from support.servers import with_repo_path
 
 from textgen_core.quality.samples import read_samples
 from textgen_core.train import checkpoints
@@ -63,9 +65,9 @@ def assert_same_run(out, reference):
 
 def killed_from_outside(out, corpus, model, fault: str, resume: bool):
     """Run until the `:pause` fault point says it is there, then SIGKILL it."""
-    proc = subprocess.Popen(
+    proc = zygote.popen(
         cli_command(out, corpus, model, resume=resume, samples=True),
-        env={**os.environ, "TEXTGEN_FAULT": fault},
+        env=with_repo_path({**os.environ, "TEXTGEN_FAULT": fault}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -14,10 +14,11 @@ load hits both alike:
 - stock: `transformers.Trainer` (bf16: its own `bf16=True` autocast), LoRA
   through plain PEFT on the same target modules;
 - textgen: what `textgen train` runs: the model loaded and prepared as textgen
-  loads it, `TextgenTrainer` (fused LM-head loss, oneDNN matmuls), reused freed
-  memory, textgen's LoRA (its dropout's masks drawn in bulk,
-  kernels/lora_dropout.py), frozen weights stored in bf16 and LoRA inputs left
-  in bf16 in a bf16 run (kernels/frozen_bf16.py).
+  loads it, `TextgenTrainer` (fused LM-head loss, matmuls on oneDNN where
+  `cpu_matmul.onednn_preferred`), reused freed memory, textgen's LoRA (its
+  dropout's masks drawn in bulk, kernels/lora_dropout.py), frozen weights
+  stored in bf16 and LoRA inputs left in bf16 in a bf16 run
+  (kernels/frozen_bf16.py).
 
 Reported per family and side: median s/step (first `--skip` steps excluded),
 peak RSS of the training, the share of this CPU's limit (matmul FLOPs of a step

@@ -10,7 +10,7 @@ its own), and the workers take their steps in lock-step, one after the other,
 so that a change in machine load hits both alike. Prints one JSON line.
 
 Extra variants isolate single optimisations, e.g.
-`--variants baseline,textgen,fused-loss-only,onednn-only,textgen-unpadded`;
+`--variants baseline,textgen,fused-loss-only,onednn-only,textgen-onednn,textgen-unpadded`;
 `--variants baseline,textgen,baseline-bf16,textgen-bf16` compares precisions
 (bf16 sides autocast; weights and optimizer state stay fp32). Every run also
 measures this CPU's GEMM rates and prints the limit they imply for a step
@@ -54,8 +54,9 @@ from benchmarks.limits import (  # noqa: E402
 
 VARIANTS = {
     "baseline": "stock Trainer, vocab 50258",
-    "textgen": "fused chunked loss + oneDNN matmuls + reused memory, vocab padded to 50304",
-    "textgen-unpadded": "fused chunked loss + oneDNN matmuls + reused memory, vocab 50258",
+    "textgen": "fused chunked loss + matmuls on this CPU's library + reused memory, vocab 50304",
+    "textgen-unpadded": "fused chunked loss + this CPU's matmuls + reused memory, vocab 50258",
+    "textgen-onednn": "textgen with its matmuls on oneDNN on every CPU (TEXTGEN_CPU_MATMUL=onednn)",
     "fused-loss-only": "fused chunked loss, MKL matmuls, vocab 50304",
     "onednn-only": "stock loss + oneDNN matmuls, vocab 50304",
     "baseline-bf16": "stock Trainer with bf16=True (autocast), vocab 50258",
@@ -91,6 +92,8 @@ def onednn_only_trainer_class():
 def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) -> None:
     if variant == "fused-loss-only":
         os.environ["TEXTGEN_CPU_MATMUL"] = "default"
+    if variant in ("onednn-only", "textgen-onednn"):
+        os.environ["TEXTGEN_CPU_MATMUL"] = "onednn"
     if variant.startswith("textgen"):
         from textgen_core.kernels.memory import reuse_freed_memory
 
@@ -101,7 +104,7 @@ def run_worker(variant: str, data_path: str, seed: int, steps: int, fds: str) ->
     cmd, out = worker_channel(fds)
     chunks = torch.load(data_path)
     model = build_model(seed)
-    if variant in ("textgen", "textgen-bf16", "fused-loss-only", "onednn-only"):
+    if variant in ("textgen", "textgen-bf16", "textgen-onednn", "fused-loss-only", "onednn-only"):
         model.resize_token_embeddings(model.config.vocab_size, pad_to_multiple_of=64)
     checksum = float(model.transformer.wte.weight[:50258].double().sum())
     dataset = [

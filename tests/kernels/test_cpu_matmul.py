@@ -17,27 +17,41 @@ needs_onednn = pytest.mark.skipif(not onednn_matmul_available(), reason="no oneD
 @pytest.fixture(autouse=True)
 def _route_to_onednn(monkeypatch):
     """Exercise the routing on every CPU (on Intel CPUs it is off by default)."""
-    monkeypatch.setattr(cpu_matmul, "onednn_preferred", onednn_matmul_available)
+    monkeypatch.setattr(
+        cpu_matmul, "onednn_preferred", lambda decoding=False: onednn_matmul_available()
+    )
 
 
 @needs_onednn
 @pytest.mark.parametrize(
-    ("vendor", "env", "routed"),
+    ("vendor", "flags", "env", "decoding", "routed"),
     [
-        ("AuthenticAMD", "auto", True),
-        ("GenuineIntel", "auto", False),
-        ("GenuineIntel", "onednn", True),
+        ("AuthenticAMD", {"avx2", "avx512f"}, "auto", False, True),
+        ("AuthenticAMD", {"avx2"}, "auto", False, False),
+        ("AuthenticAMD", {"avx2"}, "auto", True, True),
+        ("AuthenticAMD", {"avx2"}, "onednn", False, True),
+        ("AuthenticAMD", {"avx2", "avx512f"}, "default", True, False),
+        ("GenuineIntel", {"avx2", "avx512f"}, "auto", False, False),
+        ("GenuineIntel", {"avx2", "avx512f"}, "auto", True, False),
+        ("GenuineIntel", {"avx2", "avx512f"}, "onednn", False, True),
     ],
 )
-def test_onednn_is_preferred_off_intel_unless_asked(monkeypatch, vendor, env, routed):
+def test_onednn_is_preferred_where_it_was_measured_faster(
+    monkeypatch, vendor, flags, env, decoding, routed
+):
+    """Training's products on AMD CPUs with AVX-512; decoding's on any AMD CPU;
+    never on Intel's unless asked."""
     monkeypatch.undo()  # the real policy, not the fixture's
     monkeypatch.setenv("TEXTGEN_CPU_MATMUL", env)
     monkeypatch.setattr(cpu_matmul, "_cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(cpu_matmul, "cpu_flags", lambda: flags)
+    cpu_matmul.onednn_matmul_available.cache_clear()
     cpu_matmul.onednn_preferred.cache_clear()
     try:
-        assert cpu_matmul.onednn_preferred() is routed
+        assert cpu_matmul.onednn_preferred(decoding) is routed
     finally:
         cpu_matmul.onednn_preferred.cache_clear()
+        cpu_matmul.onednn_matmul_available.cache_clear()
 
 
 def leaves(seed: int = 0):

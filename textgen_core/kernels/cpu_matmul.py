@@ -2,18 +2,21 @@
 instead of MKL, and GPT-2's tanh-GELU as one kernel instead of eight.
 
 PyTorch sends float32 `mm`/`addmm`/`linear` on x86 CPUs to MKL. On AMD CPUs
-MKL does not pick its best kernels, while oneDNN (also bundled with PyTorch)
-detects the instruction set itself. On the project machine (2-core AMD EPYC
-with AVX-512) oneDNN runs the GPT-2 shapes at ~190 GFLOP/s against MKL's
-~90, in plain IEEE fp32 (no reduced-precision math); see BENCHMARKS.md.
+with AVX-512 MKL does not use its AVX-512 kernels, while oneDNN (also bundled
+with PyTorch) detects the instruction set itself: on a 2-core AMD EPYC with
+AVX-512 oneDNN runs the GPT-2 shapes at ~190 GFLOP/s against MKL's ~90, in plain
+IEEE fp32 (no reduced-precision math); see BENCHMARKS.md. Where the CPU has no
+AVX-512, MKL's AVX2 kernels run training's products faster (an AVX2-only AMD
+EPYC: MKL 171, oneDNN 87 GFLOP/s) but decoding's few-row products slower; on
+Intel CPUs MKL is the faster: `onednn_preferred` decides.
 
 `fast_cpu_matmuls()` is a context manager that routes the 2-D products of
 linear layers (`F.linear`, `torch.addmm` as in GPT-2's Conv1D, and the LM head)
 through oneDNN with a custom autograd function, so backward uses oneDNN too.
 Nothing about the model changes: no patched modules, nothing saved differently.
 Anything it does not recognise (other devices or dtypes, batched products,
-attention), and everything under CPU autocast, goes to PyTorch unchanged. Set TEXTGEN_CPU_MATMUL=default to turn it
-off; on Intel CPUs MKL is kept unless TEXTGEN_CPU_MATMUL=onednn (`onednn_preferred`).
+attention), and everything under CPU autocast, goes to PyTorch unchanged. Set
+TEXTGEN_CPU_MATMUL=default to turn it off, =onednn to turn it on where MKL is kept.
 
 `fused_gelu(model)` swaps transformers' `NewGELUActivation` (GPT-2's
 "gelu_new", written as eight element-wise ops) for `F.gelu(approximate="tanh")`,
@@ -33,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from textgen_core.cpuinfo import cpuinfo_field
+from textgen_core.cpuinfo import cpu_flags, cpuinfo_field
 
 
 @functools.cache
@@ -60,16 +63,22 @@ def _cpu_vendor() -> str:
 
 
 @functools.cache
-def onednn_preferred() -> bool:
-    """Route float32 products to oneDNN: where it is available and either
-    asked for (TEXTGEN_CPU_MATMUL=onednn) or the CPU is not Intel's. MKL is
-    Intel's own library: on a Sapphire Rapids Xeon it ran the MLP shape at
-    40-62 GFLOP/s against oneDNN's ~20 (2 busy cores), while on AMD CPUs
-    oneDNN was 1.1-2x faster than MKL (BENCHMARKS.md)."""
+def onednn_preferred(decoding: bool = False) -> bool:
+    """Route float32 products to oneDNN: where it is available and either asked
+    for (TEXTGEN_CPU_MATMUL=onednn) or the CPU is not Intel's and has AVX-512,
+    or, for `decoding` (a few rows per product: one new token per sequence),
+    any CPU not Intel's. Measured side by side (BENCHMARKS.md): on AMD CPUs with
+    AVX-512 oneDNN ran GPT-2's MLP shape 1.1-2.4x faster than MKL; on an
+    AVX2-only AMD EPYC MKL ran a training step's products (forward and backward)
+    1.6x faster and a distilgpt2 step 1.25x faster, while oneDNN ran 8-row
+    products 1.4-2.3x faster (2 threads); on a Sapphire Rapids Xeon MKL ran the
+    MLP shape at 40-62 GFLOP/s against oneDNN's ~20."""
     choice = os.environ.get("TEXTGEN_CPU_MATMUL", "auto")
     if not onednn_matmul_available():
         return False
-    return choice == "onednn" or _cpu_vendor() != "GenuineIntel"
+    if choice == "onednn":
+        return True
+    return _cpu_vendor() != "GenuineIntel" and (decoding or "avx512f" in cpu_flags())
 
 
 def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None):
@@ -150,10 +159,13 @@ def recomputes(model: torch.nn.Module) -> bool:
 
 
 @contextlib.contextmanager
-def fast_cpu_matmuls(model: torch.nn.Module | None = None) -> Iterator[None]:
+def fast_cpu_matmuls(
+    model: torch.nn.Module | None = None, decoding: bool = False
+) -> Iterator[None]:
     """Run the enclosed forward's linear layers (of `model`, when given) on oneDNN
-    where that is preferred and `model` does not recompute them in its backward."""
-    if not onednn_preferred() or (model is not None and recomputes(model)):
+    where that is preferred (for `decoding`: see `onednn_preferred`) and `model`
+    does not recompute them in its backward."""
+    if not onednn_preferred(decoding) or (model is not None and recomputes(model)):
         yield
         return
     with OneDnnMatmuls():

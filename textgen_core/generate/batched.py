@@ -21,8 +21,8 @@ applied here, while `model.generate` would apply them; textgen's own models
 save none of them.
 
 On CPUs other than Intel's the products run on oneDNN (cpu_matmul.py), which
-ran these few-row products 1.4-2.3x faster than MKL on AMD CPUs with and
-without AVX-512.
+ran these few-row products faster than MKL on AMD CPUs with and without
+AVX-512 (1.3-2.3x with 2 threads on an AVX2-only EPYC).
 Rows that finish keep riding along (their tokens are ignored) until the last
 row finishes: cheaper than reshaping the key/value cache on every exit.
 """

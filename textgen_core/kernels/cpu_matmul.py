@@ -70,8 +70,8 @@ def onednn_preferred(decoding: bool = False) -> bool:
     any CPU not Intel's. Measured side by side (BENCHMARKS.md): on AMD CPUs with
     AVX-512 oneDNN ran GPT-2's MLP shape 1.1-2.4x faster than MKL; on an
     AVX2-only AMD EPYC MKL ran a training step's products (forward and backward)
-    1.6x faster and a distilgpt2 step 1.25x faster, while oneDNN ran 8-row
-    products 1.4-2.3x faster (2 threads); on a Sapphire Rapids Xeon MKL ran the
+    1.4-1.6x faster and a distilgpt2 step 1.4x faster, while oneDNN ran 8-row
+    products 1.3-2.3x faster (2 threads); on a Sapphire Rapids Xeon MKL ran the
     MLP shape at 40-62 GFLOP/s against oneDNN's ~20."""
     choice = os.environ.get("TEXTGEN_CPU_MATMUL", "auto")
     if not onednn_matmul_available():

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from support import zygote
 from support.servers import with_repo_path
@@ -68,3 +69,22 @@ def test_each_environment_read_at_import_gets_its_own_interpreter(tmp_path):
             done = zygote.run([sys.executable, str(script)], env=env, timeout=300)
             assert done.stdout.split() == [str(offline == "1"), threads], done.stderr
     assert zygote._zygote_for(env) is not None
+
+
+def test_a_process_outlives_its_zygotes_retirement_and_reports_its_exit(tmp_path):
+    """A test process keeps two zygotes; the one it retires for a third may have
+    forked a server that a session-scoped fixture still uses."""
+    env = with_repo_path(dict(os.environ))
+    zygote.run(textgen_argv("--help"), env=env, timeout=300)  # the zygote starts next
+    script = tmp_path / "serve.py"
+    script.write_text("import time\nprint('up', flush=True)\ntime.sleep(600)\n")
+    proc = zygote.popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    assert isinstance(proc, zygote.ForkedProcess) and proc.stdout.readline() == "up\n"
+    retired = zygote._zygotes.pop(zygote._import_environment(env))  # as the third's start does
+    retired.retire()
+    time.sleep(1)
+    assert proc.poll() is None and retired.proc.poll() is None  # both still running
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL  # reported by the retired zygote
+    assert retired.proc.wait(timeout=30) == 0  # which then ends, leaving no socket behind
+    assert not os.path.exists(retired.folder)

@@ -55,14 +55,19 @@ class _Zygote:
         line = self.proc.stdout.readline()
         if line.strip() != b"ready":
             self.proc.wait()
+            os.rmdir(self.folder)
             raise RuntimeError(f"the zygote did not start (exit {self.proc.returncode})")
 
-    def close(self) -> None:
-        self.proc.stdin.close()  # it kills its running children and exits
-        self.proc.wait(timeout=30)
+    def retire(self) -> None:
+        """No more commands: it exits once the processes it forked have ended (a
+        session's server started from it keeps running and reporting its exit)."""
+        self.proc.stdin.write(b"retire\n")
+        self.proc.stdin.flush()
+        _retired.append(self)  # its stdin closes, and it ends, with this process
 
 
 _zygotes: OrderedDict[tuple, _Zygote | None] = OrderedDict()
+_retired: list[_Zygote] = []
 _seen: set[tuple] = set()
 
 
@@ -82,7 +87,7 @@ def _zygote_for(env: dict[str, str]) -> _Zygote | None:
         while len(_zygotes) > KEPT:
             _, old = _zygotes.popitem(last=False)
             if old is not None:
-                old.close()
+                old.retire()
     _zygotes.move_to_end(key)
     return _zygotes[key]
 

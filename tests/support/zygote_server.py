@@ -5,7 +5,9 @@ datasets and textgen already in memory instead of importing them (about 6 s of e
 
 Run by `support.zygote` (never by hand) as `python zygote_server.py SOCKET`, with the
 environment the commands will get. It prints `ready` once it listens on the Unix
-socket SOCKET, and exits when its stdin closes (its test process ended). Each
+socket SOCKET. A line on its stdin retires it: it takes no more commands and exits
+once the processes it forked have ended (a server a test started keeps running);
+when its stdin closes (its test process ended) it kills them and exits. Each
 connection sends one request (a length-prefixed JSON object: argv, cwd, environment)
 with three file descriptors (stdin, stdout, stderr); the server answers the child's
 pid, then its exit status as `subprocess` gives it (negative: killed by that signal).
@@ -68,19 +70,27 @@ def receive(conn: socket.socket) -> tuple[dict, list[int]]:
 
 
 def serve(path: str) -> tuple[dict, list[int]]:
-    """Answer requests until stdin closes; in a forked child, return its request."""
+    """Answer requests until told to retire or until stdin closes; in a forked
+    child, return its request."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
     print("ready", flush=True)
     children: dict[int, socket.socket] = {}
+    retiring = False
     while True:
-        readable, _, _ = select.select([listener, sys.stdin], [], [], 0.1)
+        watched = [sys.stdin] if retiring else [listener, sys.stdin]
+        readable, _, _ = select.select(watched, [], [], 0.1)
         reap(children)
-        if sys.stdin in readable and not os.read(sys.stdin.fileno(), 1):
-            for pid in children:
-                os.kill(pid, signal.SIGKILL)
-            raise SystemExit(0)
+        if sys.stdin in readable:
+            if not os.read(sys.stdin.fileno(), 64):  # the test process ended
+                for pid in children:
+                    os.kill(pid, signal.SIGKILL)
+                leave(path)
+            retiring = True  # "retire": no new commands; the running ones go on
+            listener.close()
+        if retiring and not children:
+            leave(path)
         if listener in readable:
             conn, _ = listener.accept()
             request, fds = receive(conn)
@@ -95,6 +105,16 @@ def serve(path: str) -> tuple[dict, list[int]]:
                 os.close(fd)
             conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
             children[pid] = conn
+
+
+def leave(path: str) -> None:
+    """Exit, removing the socket and the folder support.zygote made for it."""
+    for remove, target in ((os.unlink, path), (os.rmdir, os.path.dirname(path))):
+        try:
+            remove(target)
+        except OSError:
+            pass
+    raise SystemExit(0)
 
 
 def reap(children: dict[int, socket.socket]) -> None:

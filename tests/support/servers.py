@@ -48,7 +48,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = Path(log)
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | zygote.ForkedProcess | None = None
 
     def command(self) -> tuple[list[str], dict[str, str], Path | None]:
         """(argv, environment, working folder) of the server."""

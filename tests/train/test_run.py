@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 
 import pytest
+from support import zygote
 from support.runs import LEAN, REPORTS, cli_train, tiny_config
+from support.servers import with_repo_path
 from test_results import KEYS as RESULTS_KEYS
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -149,20 +152,24 @@ def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_d
         "0",
         *LEAN,
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    sent = time.time()
-    _, stderr = proc.communicate(timeout=60)
+    env = with_repo_path(dict(os.environ))
+    with open(tmp_path / "stderr", "w+") as log:
+        proc = zygote.popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.time() + 120
+        while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        sent = time.time()
+        proc.wait(timeout=60)
+        log.seek(0)
+        stderr = log.read()
     assert proc.returncode == 130, stderr
     assert time.time() - sent < 10 and "checkpoint saved" in stderr
     from textgen_core.train.checkpoints import latest_complete, step_of
 
     latest, _ = latest_complete(out / "checkpoints")
     assert latest is not None and step_of(latest) > 0
-    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    resumed = zygote.run(cmd + ["--resume"], env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "results.json").read_text())["epochs_completed"] == 3
 

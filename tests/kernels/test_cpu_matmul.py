@@ -16,7 +16,8 @@ needs_onednn = pytest.mark.skipif(not onednn_matmul_available(), reason="no oneD
 
 @pytest.fixture(autouse=True)
 def _route_to_onednn(monkeypatch):
-    """Exercise the routing on every CPU (on Intel CPUs it is off by default)."""
+    """Exercise the routing on every CPU (by default it is off on Intel CPUs, and for
+    training on CPUs without AVX-512)."""
     monkeypatch.setattr(
         cpu_matmul, "onednn_preferred", lambda decoding=False: onednn_matmul_available()
     )

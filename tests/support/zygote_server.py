@@ -91,7 +91,7 @@ def serve(path: str) -> tuple[dict, list[int]]:
             listener.close()
         if retiring and not children:
             leave(path)
-        if listener in readable:
+        if listener in readable and not retiring:
             conn, _ = listener.accept()
             request, fds = receive(conn)
             pid = os.fork()

@@ -20,8 +20,8 @@ def test_checkpointed_run_equals_the_plain_one(
     tmp_path, family_model, corpus_dir, lora, monkeypatch
 ):
     # fp32 products go through oneDNN where the CPU allows it, as on AMD CPUs with
-    # AVX-512 by default: a recompute outside that routing once saved other tensors than the
-    # forward had (CheckpointError), so it is exercised on every x86 machine.
+    # AVX-512 by default: a recompute outside that routing once saved other tensors
+    # than the forward had (CheckpointError), so it is exercised on every x86 machine.
     monkeypatch.setattr(
         cpu_matmul, "onednn_preferred", lambda decoding=False: cpu_matmul.onednn_matmul_available()
     )

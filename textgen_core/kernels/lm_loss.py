@@ -21,7 +21,8 @@ What each trick bought, measured side by side against a stock Trainer step
   less peak memory (the full logits, their log-softmax and their gradient
   never exist);
 - with the matmuls on oneDNN as well (`cpu_matmul`, used by every function
-  here, on CPUs where oneDNN is the faster library): 1.64x with the vocabulary padded to 50304, 1.70x unpadded; with
+  here, on CPUs where oneDNN is the faster library): 1.64x with the
+  vocabulary padded to 50304, 1.70x unpadded; with
   `memory.reuse_freed_memory()` as well, 1.96x (padded);
 - dropping rows whose label is ignored before the head (the last position of
   each row, pad positions) instead of masking them afterwards: 0.5% of the

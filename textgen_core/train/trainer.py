@@ -157,11 +157,10 @@ class TextgenTrainer(Trainer):
 
 def without_autocast_wrapper(model):
     """`model` with the autocast that a bf16/fp16 Trainer wraps around its
-    `forward` (accelerate's mixed precision) taken off again. Left on, everything
-    that runs the trained model after training (the after-samples, the
-    memorization check) would decode in autocast, per token 7.6-9.6x slower with
-    distilgpt2's shape on an H200 and 4.7x on an AVX2 CPU (BENCHMARKS.md, GPU),
-    and not as the samples before training were decoded."""
+    `forward` (accelerate's mixed precision) taken off again. Left on, what runs
+    the trained model after training (the memorization check's generation, a
+    caller of `train()`) would decode in autocast: per token 7.6-9.6x slower with
+    distilgpt2's shape on an H200, 4.7x on an AVX2 CPU (BENCHMARKS.md, GPU)."""
     from accelerate.utils import extract_model_from_parallel
 
     return extract_model_from_parallel(model, keep_fp32_wrapper=False)

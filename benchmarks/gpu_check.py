@@ -6,7 +6,7 @@ architectures, random weights and token ids), full fine-tuning and LoRA, both
 sides, with the GPU memory each side peaked at. Run by gpu_check.sh.
 
 `--device cpu --batch 2 --seq 64 --steps 1 --warmup 1 --families smollm2-135m`
-runs the whole script on a CPU in a few minutes (its figures mean nothing
+runs the whole script on a CPU (~10 minutes on 2 cores; its figures mean nothing
 there), so that the short GPU lease is not spent finding a typo.
 
 MFU here = achieved matmul FLOP/s / this GPU's *measured* bf16 GEMM rate

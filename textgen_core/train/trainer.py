@@ -7,9 +7,11 @@ kill tests. `train.py` drives a whole run around it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,7 +97,8 @@ class TextgenTrainer(Trainer):
         # (kernels.memory): returned first, they do not add to its peak.
         release_freed_memory()
         start = time.time()
-        with float32_weights(self.model):  # evaluation (and samples) in float32
+        # Evaluation and the samples taken after it in float32, as the model is saved.
+        with float32_weights(self.model), plain_forward(self.model):
             result = evaluate_loss(
                 self.model,
                 eval_dataset if eval_dataset is not None else self.eval_dataset,
@@ -153,6 +156,23 @@ class TextgenTrainer(Trainer):
             return
         with checkpoints.refusing_unsafe_state(f"{checkpoint}/rng_state.pth"):
             super()._load_rng_state(checkpoint)
+
+
+@contextlib.contextmanager
+def plain_forward(model) -> Iterator[None]:
+    """Within the block, `model.forward` is the model's own, without the autocast
+    that a bf16/fp16 Trainer wraps around it for the training steps (see
+    `without_autocast_wrapper`): the samples taken at an evaluation decode as
+    those before training did and as the saved model will."""
+    wrapped, original = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
+    if wrapped is None or original is None:
+        yield
+        return
+    model.forward = original
+    try:
+        yield
+    finally:
+        model.forward = wrapped
 
 
 def without_autocast_wrapper(model):

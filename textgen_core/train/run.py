@@ -184,8 +184,8 @@ def train(
     seconds = time.time() - start
     if any(isinstance(c, GracefulStop) and c.requested for c in trainer.callback_handler.callbacks):
         raise TrainingInterrupted(f"stopped at step {trainer.state.global_step}; checkpoint saved")
-    model = without_autocast_wrapper(trainer.model)
-    model = save_model(model, tokenizer, out.model, cfg, write=distributed.is_main())
+    trained = without_autocast_wrapper(trainer.model)
+    model = save_model(trained, tokenizer, out.model, cfg, write=distributed.is_main())
     final = _score(model, splits) if score_test else None
     memorization = _memorization(model, tokenizer, splits, cfg) if score_test else None
     speed = {

@@ -17,6 +17,7 @@ datasheet peak is not assumed.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -105,6 +106,10 @@ def train_side(trainer_class, model, chunks, opts, bf16_block=None) -> dict:
     )
     clock = Clock()
     clock.times = []
+    # A bf16 Trainer's model outlives its side until a garbage collection (the
+    # autocast wrapper is a reference cycle): collected here, the previous side's
+    # model and optimizer state do not count in this side's peak.
+    gc.collect()
     if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()

@@ -125,6 +125,26 @@ def test_llama_cpp_logits_match_pytorch_on_a_chunk(f16, trained_run):
     assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
 
 
+def test_transformers_reads_the_exported_file_not_a_namesake_in_the_working_folder(
+    f16, trained_run, tmp_path, monkeypatch
+):
+    """transformers' loader takes a bare file name that exists in the working folder
+    before the one in the model's folder: the parity check names the file in full."""
+    import torch
+
+    from textgen_core.export.runtimes import TransformersGGUF
+
+    path, _ = f16
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / path.name).write_bytes(b"GGUF, but not this export")
+    runtime = TransformersGGUF(path)
+    model, tokenizer = load_for_inference(str(trained_run / "model"))
+    ids = tokenizer("To be, or not to be, that is the question")["input_ids"]
+    with torch.no_grad():
+        expected = model(torch.tensor([ids])).logits[0, :, :50257].numpy()
+    assert np.abs(runtime.logits(ids)[:, :50257] - expected).max() < 0.05 * np.abs(expected).max()
+
+
 def test_q8_0_gguf_runs_in_llama_cpp_and_transformers_at_about_half_the_size(
     f16, trained_run, tmp_path
 ):

@@ -145,7 +145,7 @@ def _one_reader(path: Path):
     def shared(file, *args, **kwargs):
         return (
             reader
-            if Path(file) == path and not args and not kwargs
+            if Path(file).resolve() == path.resolve() and not args and not kwargs
             else made(file, *args, **kwargs)
         )
 
@@ -201,7 +201,9 @@ class TransformersGGUF:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
 
-        folder, file = str(path.parent), path.name
+        # The file by its full path: given a bare name, transformers loads the weights
+        # from a file of that name in the working folder when there is one.
+        folder, file = str(path.parent), str(path.resolve())
         with _one_reader(path) as reader:
             fields = _gguf_fields(reader)
             architecture = fields["general.architecture"]

@@ -11,7 +11,7 @@ import pytest
 
 import textgen_core.data.prepare as data
 from textgen_core.config import DataConfig
-from textgen_core.data.cache import DataCache, default_root
+from textgen_core.data.cache import DataCache, default_root, tokenizer_fingerprint
 from textgen_core.data.prepare import SPLITS, prepare
 from textgen_core.errors import TextgenError
 from textgen_core.model.loading import load_tokenizer
@@ -80,6 +80,17 @@ def test_changed_text_or_chunk_size_prepares_again(tmp_path, tokenizer, corpus_d
     assert len(counted) == 3 and len(entries(cache)) == 3
     total = sum(after.tokens(n) for n in SPLITS) - sum(before.tokens(n) for n in SPLITS)
     assert total == len(tokenizer("\nOne line more.")["input_ids"])
+
+
+def test_tokenizer_fingerprint_ignores_truncation_and_padding_but_not_the_vocabulary():
+    tokenizer = load_tokenizer("scratch:tiny")
+    plain = tokenizer_fingerprint(tokenizer)
+    tokenizer.backend_tokenizer.enable_truncation(16)
+    tokenizer.backend_tokenizer.enable_padding(length=16)
+    assert tokenizer_fingerprint(tokenizer) == plain
+    assert tokenizer.backend_tokenizer.truncation is not None  # the tokenizer itself is left as is
+    tokenizer.add_tokens(["<verse>"])
+    assert tokenizer_fingerprint(tokenizer) != plain
 
 
 def test_cache_location_follows_the_environment(tmp_path, monkeypatch, tokenizer, corpus_dir):

@@ -52,10 +52,13 @@ def tokenizer_fingerprint(tokenizer) -> str:
     digest = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        spec = json.loads(backend.to_str())
-        spec.pop("truncation", None)
-        spec.pop("padding", None)
-        digest.update(json.dumps(spec, sort_keys=True).encode())
+        if backend.truncation is not None or backend.padding is not None:
+            backend = type(backend).from_str(backend.to_str())  # a copy to turn them off in
+            backend.no_truncation()
+            backend.no_padding()
+        # Hashed as serialized (a stable order): parsing and re-sorting Gemma 3's 12 MB
+        # definition took 3.5 s where this takes 0.7 s (2-core AMD EPYC).
+        digest.update(backend.to_str().encode())
     else:
         from datasets.fingerprint import Hasher
 

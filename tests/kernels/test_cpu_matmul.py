@@ -97,6 +97,20 @@ def test_float64_and_batched_products_are_left_to_pytorch():
         torch.testing.assert_close(F.linear(a, b[0].T), a @ b[0])
 
 
+@pytest.mark.parametrize("decoding", [False, True])
+def test_a_model_off_the_cpu_runs_without_the_hook(decoding):
+    """The mode's Python hook sees every op of a forward: a GPU model (here on the
+    meta device) must not pay it, while a CPU model still gets the routing."""
+    config = GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=16)
+    on_cpu = GPT2LMHeadModel(config)
+    with torch.device("meta"):
+        elsewhere = GPT2LMHeadModel(config)
+    with fast_cpu_matmuls(on_cpu, decoding=decoding):
+        assert torch._C._is_torch_function_mode_enabled() is onednn_matmul_available()
+    with fast_cpu_matmuls(elsewhere, decoding=decoding):
+        assert not torch._C._is_torch_function_mode_enabled()
+
+
 def test_fused_gelu_swaps_only_inside_the_block_and_keeps_outputs():
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=2)

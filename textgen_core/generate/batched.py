@@ -229,7 +229,7 @@ def decode(model, tokenizer, rows: list[Row]) -> None:
     )
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     past = None
-    with torch.inference_mode(), decoding_threads(model), fast_cpu_matmuls(decoding=True):
+    with torch.inference_mode(), decoding_threads(model), fast_cpu_matmuls(model, decoding=True):
         while not all(r.done for r in rows):
             out = model(
                 input_ids=ids,

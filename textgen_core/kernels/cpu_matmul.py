@@ -158,14 +158,22 @@ def recomputes(model: torch.nn.Module) -> bool:
     return any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
 
 
+def _on_cpu(model: torch.nn.Module) -> bool:
+    weight = next(model.parameters(), None)
+    return weight is None or weight.device.type == "cpu"
+
+
 @contextlib.contextmanager
 def fast_cpu_matmuls(
     model: torch.nn.Module | None = None, decoding: bool = False
 ) -> Iterator[None]:
     """Run the enclosed forward's linear layers (of `model`, when given) on oneDNN
-    where that is preferred (for `decoding`: see `onednn_preferred`) and `model`
-    does not recompute them in its backward."""
-    if not onednn_preferred(decoding) or (model is not None and recomputes(model)):
+    where that is preferred (for `decoding`: see `onednn_preferred`), unless
+    `model` is not on the CPU (the mode's Python hook runs for every op of the
+    forward: a GPU step would pay it with nothing routed) or recomputes its
+    layers in a backward (training only)."""
+    stand_aside = model is not None and (not _on_cpu(model) or (not decoding and recomputes(model)))
+    if not onednn_preferred(decoding) or stand_aside:
         yield
         return
     with OneDnnMatmuls():

@@ -5,7 +5,8 @@
         [--batch 8] [--seq 200] [--one-at-a-time] [--activation-checkpointing]
 
 For every family (textgen_core.families.ARCHITECTURES: SmolLM2-135M's Llama
-architecture, Qwen3-0.6B, Gemma-3-270M; random weights, seeded), precision and
+architecture, Qwen3-0.6B, Gemma-3-270M by default, Qwen2.5-0.5B's `qwen2` on request:
+`--families qwen2.5-0.5b`; random weights, seeded), precision and
 mode (full fine-tuning, LoRA on the family's default targets), two sides train
 the same model on the same random token ids, each in its own worker process (so
 its peak memory is its own), taking their steps in lock-step so that machine

@@ -167,6 +167,18 @@ _QWEN3_0_6B = dict(
     rms_norm_eps=1e-6,
     tie_word_embeddings=True,
 )
+_QWEN2_5_0_5B = dict(
+    vocab_size=151936,
+    hidden_size=896,
+    intermediate_size=4864,
+    num_hidden_layers=24,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+    max_position_embeddings=32768,
+    rope_theta=1_000_000.0,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=True,
+)
 _GEMMA3_270M = dict(
     vocab_size=262144,
     hidden_size=640,
@@ -209,7 +221,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     "tiny": Architecture("gpt2", dict(n_layer=2, n_embd=128, n_head=4, n_positions=512), "gpt2"),
     "qwen3-0.6b": Architecture("qwen3", _QWEN3_0_6B, "qwen3", "Qwen/Qwen3-0.6B"),
     "gemma3-270m": Architecture("gemma3_text", _GEMMA3_270M, "gemma3", "google/gemma-3-270m"),
-    # SmolLM2's own 49152-token tokenizer is not available offline: measured, not a preset.
+    # SmolLM2's and Qwen2.5's own tokenizers are not available offline: measured, not presets.
+    "qwen2.5-0.5b": Architecture("qwen2", _QWEN2_5_0_5B, None, "Qwen/Qwen2.5-0.5B"),
     "smollm2-135m": Architecture("llama", _SMOLLM2_135M, None, "HuggingFaceTB/SmolLM2-135M"),
 }
 """Published architectures, by the name `scratch:NAME` gives them."""

@@ -152,7 +152,12 @@ def test_lora_target_not_in_the_model_is_refused_listing_its_layers(family_model
 
 @pytest.mark.parametrize(
     ("name", "millions"),
-    [("qwen3-0.6b", 596.0), ("gemma3-270m", 268.1), ("smollm2-135m", 134.5)],
+    [
+        ("qwen3-0.6b", 596.0),
+        ("gemma3-270m", 268.1),
+        ("smollm2-135m", 134.5),
+        ("qwen2.5-0.5b", 494.0),
+    ],
 )
 def test_published_architectures_have_their_published_parameter_counts(name, millions):
     from transformers import AutoConfig, AutoModelForCausalLM

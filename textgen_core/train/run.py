@@ -163,12 +163,7 @@ def train(
     base = _score(model, splits) if score_test else None
     release_freed_memory()
     _open_output(out, record, fresh=checkpoint is None)
-    if sampler is not None:
-        callbacks = [*callbacks, sampler]
-        if checkpoint is None and distributed.is_main():
-            sampler.sample(model, BASE_STEP)  # the "before" of before/after
-    if hub and hub.push:
-        callbacks = [*callbacks, hub.callback()]
+    callbacks = _run_callbacks(callbacks, sampler, hub, model, fresh=checkpoint is None)
     keeper = None
     if budget_plan is not None:
         keeper = BudgetKeeper(
@@ -188,16 +183,7 @@ def train(
     model = save_model(trained, tokenizer, out.model, cfg, write=distributed.is_main())
     final = _score(model, splits) if score_test else None
     memorization = _memorization(model, tokenizer, splits, cfg) if score_test else None
-    speed = {
-        "precision": precision,
-        "estimated_seconds": plan.seconds,
-        "time_budget_seconds": plan.budget_seconds,
-        "run_seconds": time.time() - run_start,
-        "setup_seconds": plan.spent_seconds,
-        "wall_seconds": time.time() - started,
-        "planned_steps": budget_plan.first_steps if budget_plan else plan.steps,
-        "budget_refit": budget_plan.refit_figures() if budget_plan else None,
-    }
+    speed = _speed(precision, plan, budget_plan, run_start, started)
     results = run_results(
         cfg, corpus, splits, base, final, trainer, seconds, seen_before, speed, memorization
     )
@@ -209,6 +195,34 @@ def train(
     )
     _write_report(out, results, cfg)
     return results
+
+
+def _run_callbacks(callbacks, sampler, hub, model, *, fresh: bool) -> list:
+    """The callbacks a run trains with: the caller's, then the samples' (a fresh
+    run samples the base model first: the "before" of before/after), then the
+    Hub's checkpoint mirror."""
+    callbacks = list(callbacks)
+    if sampler is not None:
+        callbacks.append(sampler)
+        if fresh and distributed.is_main():
+            sampler.sample(model, BASE_STEP)
+    if hub and hub.push:
+        callbacks.append(hub.callback())
+    return callbacks
+
+
+def _speed(precision: str, plan, budget_plan, run_start: float, started: float) -> dict:
+    """results.json's timing figures: the estimate and budget against the clock."""
+    return {
+        "precision": precision,
+        "estimated_seconds": plan.seconds,
+        "time_budget_seconds": plan.budget_seconds,
+        "run_seconds": time.time() - run_start,
+        "setup_seconds": plan.spent_seconds,
+        "wall_seconds": time.time() - started,
+        "planned_steps": budget_plan.first_steps if budget_plan else plan.steps,
+        "budget_refit": budget_plan.refit_figures() if budget_plan else None,
+    }
 
 
 def preamble(

@@ -172,8 +172,9 @@ def fast_cpu_matmuls(
     `model` is not on the CPU (the mode's Python hook runs for every op of the
     forward: a GPU step would pay it with nothing routed) or recomputes its
     layers in a backward (training only)."""
-    stand_aside = model is not None and (not _on_cpu(model) or (not decoding and recomputes(model)))
-    if not onednn_preferred(decoding) or stand_aside:
+    if not onednn_preferred(decoding) or (
+        model is not None and (not _on_cpu(model) or (not decoding and recomputes(model)))
+    ):
         yield
         return
     with OneDnnMatmuls():

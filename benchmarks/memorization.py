@@ -131,8 +131,9 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()[0]
 
-    from textgen_core.quality.memorization import SplitStream, overlap, verdict
+    from textgen_core.quality.memorization import SplitStream, overlap
     from textgen_core.quality.ngrams import NgramIndex
+    from textgen_core.quality.verdict import verdict
 
     tokens = int(args.mb * 1e6 / BYTES_PER_TOKEN)
     with tempfile.TemporaryDirectory(prefix="textgen-mem-bench-") as tmp:

@@ -9,14 +9,9 @@ import pytest
 from textgen_core.config import DataConfig
 from textgen_core.data.prepare import prepare
 from textgen_core.model.loading import load_for_inference
-from textgen_core.quality.memorization import (
-    Figures,
-    SplitStream,
-    measure,
-    memorization_report,
-    verdict,
-)
+from textgen_core.quality.memorization import SplitStream, measure, memorization_report
 from textgen_core.quality.ngrams import NgramIndex
+from textgen_core.quality.verdict import Figures, verdict
 
 
 def figures(copied, reference, longest, reference_longest, file="x.txt", **counts) -> Figures:

@@ -22,13 +22,9 @@ from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.data.prepare import prepare
 from textgen_core.kernels.lm_loss import causal_lm_loss
 from textgen_core.model.loading import load_for_inference
-from textgen_core.quality.memorization import (
-    LONG_PASSAGE,
-    SplitStream,
-    measure,
-    memorization_report,
-)
+from textgen_core.quality.memorization import SplitStream, measure, memorization_report
 from textgen_core.quality.ngrams import NgramIndex
+from textgen_core.quality.verdict import LONG_PASSAGE
 from textgen_core.train.run import prepare_data
 
 # Every position the report generates at is one the model trained at: its context

@@ -6,7 +6,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from textgen_core.config import TrainConfig
-from textgen_core.train.estimate import cache_key
+from textgen_core.train.calibration_cache import key as cache_key
 
 SHAPE = dict(
     vocab_size=101,

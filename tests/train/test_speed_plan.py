@@ -12,7 +12,7 @@ from support.runs import LEAN_CONFIG
 from textgen_core.config import DataConfig, TrainConfig, parse_duration
 from textgen_core.errors import TextgenError
 from textgen_core.run_folder import RunPaths
-from textgen_core.train import estimate
+from textgen_core.train import calibration_cache, estimate
 from textgen_core.train.run import train
 from textgen_core.train.run_precision import run_precision
 
@@ -80,7 +80,7 @@ def test_calibration_is_cached_per_machine_and_shape(
     fp32_run, tiny_model, corpus_dir, tmp_path, monkeypatch
 ):
     out, _, _ = fp32_run
-    cached = json.loads(estimate._cache_file().read_text())
+    cached = json.loads(calibration_cache.cache_file().read_text())
     assert cached and all(entry["step_s"] > 0 for entry in cached.values())
     # A tiny model's step lasts milliseconds, too noisy for the re-check's
     # tolerance; here the cache's plumbing is under test, the tolerance below.
@@ -112,7 +112,9 @@ def test_a_cached_calibration_is_redone_when_a_fresh_step_disagrees(
     busier = estimate.calibrate(model, splits, cfg, args, "fp32")  # 7 s: 3.5x the cached
     assert (busier.step_s, busier.cached, busier.stale_step_s) == (7.0, False, 2.0)
     assert "calibrated again: a step takes 3.5x the 2.00 s cached" in busier.describe()
-    assert [e["step_s"] for e in json.loads(estimate._cache_file().read_text()).values()] == [7.0]
+    assert [
+        e["step_s"] for e in json.loads(calibration_cache.cache_file().read_text()).values()
+    ] == [7.0]
 
 
 def test_budget_too_short_for_one_step_is_refused(monkeypatch, tiny_model, corpus_dir, tmp_path):

@@ -5,8 +5,7 @@ run's precision: a few training steps (forward, backward, clipping, the
 Trainer's own optimizer) on a copy of the model, one evaluation batch, one
 save of the weights, and decoding (a sample's tokens one row at a time, and
 the memorization report's rows together). It is cached per machine and model
-shape (in
-`$TEXTGEN_CACHE/calibration.json`, else ~/.cache/textgen). A cached
+shape (calibration_cache.py). A cached
 calibration is re-checked with one timed step: a machine that is busier (or
 quieter) than when it was measured is calibrated again, since a shared or
 loaded machine can run several times slower. The estimate is then arithmetic
@@ -25,23 +24,19 @@ run re-fits that count once from its own first steps (budget.py).
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import os
-import platform
 import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from textgen_core.config import TrainConfig, parse_duration
-from textgen_core.cpuinfo import cpuinfo_field
 from textgen_core.errors import TextgenError
 from textgen_core.kernels.frozen_bf16 import bf16_steps
 from textgen_core.kernels.lm_loss import causal_lm_loss
 from textgen_core.precision import autocast
+from textgen_core.train import calibration_cache
 
 CALIBRATION_STEPS = 2
 """Timed training steps (after one untimed warm-up step)."""
@@ -143,80 +138,6 @@ class Plan:
             f"{self.evaluations} evaluations, test scoring"
             f"{c.describe()}){budget}"
         )
-
-
-def _cache_file() -> Path:
-    base = os.environ.get("TEXTGEN_CACHE") or Path.home() / ".cache" / "textgen"
-    return Path(base) / "calibration.json"
-
-
-def _machine() -> str:
-    import torch
-
-    cpu = cpuinfo_field("model name") or platform.processor()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
-    return f"{cpu}|{os.cpu_count()}|{torch.get_num_threads()}|{gpu}|{torch.__version__}"
-
-
-# What a step's cost depends on in the configs of Llama, Qwen, Gemma and most others
-# (GPT-2's names its shape n_layer, n_embd, n_head, and its key keeps those alone).
-_FAMILY_SHAPE = (
-    "num_hidden_layers",
-    "intermediate_size",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "head_dim",
-    "sliding_window",
-    "final_logit_softcapping",
-)
-
-
-def cache_key(model, cfg: TrainConfig, precision: str, eval_batch: int) -> str:
-    """Machine, model shape (its family included) and the settings that change a
-    step's cost."""
-    config = getattr(model, "config", None)
-    shape = {
-        k: getattr(config, k, None)
-        for k in ("model_type", "n_layer", "n_embd", "n_head", "hidden_size", "vocab_size")
-    }
-    if shape["n_layer"] is None:  # not GPT-2's config: its shape has other names
-        shape.update((k, v) for k in _FAMILY_SHAPE if (v := getattr(config, k, None)) is not None)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    parts = [
-        _machine(),
-        json.dumps(shape, sort_keys=True),
-        str(trainable),
-        str(cfg.batch_size),
-        str(cfg.gradient_accumulation_steps),
-        str(cfg.data.chunk_size),
-        precision,
-        str(eval_batch),
-        str(cfg.memorization_prompts),
-        str(cfg.activation_checkpointing),
-    ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
-
-
-def _read_cache() -> dict:
-    try:
-        return json.loads(_cache_file().read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_cache(key: str, calibration: Calibration) -> None:
-    entries = _read_cache()
-    measured = asdict(calibration)
-    kept = ("step_s", "eval_batch_s", "eval_batch", "save_s", "sample_token_s", "decode_step_s")
-    entries[key] = {k: measured[k] for k in kept}
-    path = _cache_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries, indent=1))
-        tmp.replace(path)
-    except OSError:
-        pass  # an estimate without a cache is still an estimate
 
 
 def _batch(dataset, rows: int):
@@ -325,8 +246,8 @@ def calibrate(model, splits, cfg: TrainConfig, args, precision: str, tokenizer=N
     machine has measured this shape before and one fresh step agrees (the
     decoding figures need `tokenizer`; without it they are 0)."""
     eval_batch = args.per_device_eval_batch_size
-    key = cache_key(model, cfg, precision, eval_batch)
-    saved = _read_cache().get(key)
+    key = calibration_cache.key(model, cfg, precision, eval_batch)
+    saved = calibration_cache.read().get(key)
     train_batch = _batch(splits.train, cfg.batch_size)
     accumulation = cfg.gradient_accumulation_steps
     if saved:
@@ -346,7 +267,7 @@ def calibrate(model, splits, cfg: TrainConfig, args, precision: str, tokenizer=N
             model, tokenizer, splits, cfg
         )
     model.train(was_training)
-    _write_cache(key, calibration)
+    calibration_cache.write(key, asdict(calibration))
     return calibration
 
 

@@ -10,7 +10,7 @@ import pytest
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.run_folder import RunPaths
-from textgen_core.train.run import _resume_point
+from textgen_core.train.resume import resume_point as _resume_point
 
 
 def _record(config: dict) -> dict:

@@ -67,7 +67,7 @@ def test_given_prompts_replace_the_default_ones(tokenizer, tiny_model):
 
 
 def test_a_run_recorded_before_the_sample_settings_existed_still_resumes():
-    from textgen_core.train.run import _with_new_defaults
+    from textgen_core.train.resume import with_new_defaults as _with_new_defaults
 
     current = TrainConfig(model="scratch:tiny", lr=1e-3).to_dict()
     recorded = {k: v for k, v in current.items() if k not in ("sample_prompts", "sample_tokens")}

@@ -45,9 +45,9 @@ from textgen_core.model.loading import (
     parameter_counts,
     save_tokenizer,
 )
-from textgen_core.quality.samples import BASE_STEP, truncate_samples
+from textgen_core.quality.samples import BASE_STEP
 from textgen_core.run_folder import RunPaths
-from textgen_core.train import checkpoints, distributed, estimate, report, sample_callback
+from textgen_core.train import distributed, estimate, report, sample_callback
 from textgen_core.train import threads as cpu_threads
 from textgen_core.train.budget import BudgetKeeper, BudgetPlan
 from textgen_core.train.callbacks import (
@@ -57,69 +57,19 @@ from textgen_core.train.callbacks import (
 from textgen_core.train.evaluate import evaluate_loss
 from textgen_core.train.model_card import render_model_card
 from textgen_core.train.results import RunResults
-from textgen_core.train.run_precision import legacy_precision, run_precision
+from textgen_core.train.resume import (
+    check_output,
+    open_output,
+    record_budget,
+    recorded_budget,
+    resume_point,
+)
+from textgen_core.train.run_precision import run_precision
 from textgen_core.train.run_results import held_out_figures, run_results, tokens_seen
 from textgen_core.train.trainer import _steps as trainer_steps
 from textgen_core.train.trainer import build_trainer, training_arguments, without_autocast_wrapper
 
 logger = logging.getLogger(__name__)
-
-
-def _check_output(out: RunPaths, resume: bool) -> None:
-    if resume and not out.record.exists() and checkpoints.all_checkpoints(out.checkpoints):
-        return  # checkpoints from the Hub: nothing recorded locally to compare with
-    if not resume and (out.record.exists() or checkpoints.all_checkpoints(out.checkpoints)):
-        raise TextgenError(
-            f"--output {out.root}: already holds a training run; "
-            "pass --resume to continue it, or choose another --output"
-        )
-    if resume and not out.record.exists():
-        raise TextgenError(
-            f"--resume: {out.root} holds no run to resume; start it without --resume"
-        )
-
-
-def _resume_point(out: RunPaths, record: dict, force: bool) -> Path | None:
-    saved = run_folder.read_json(out.record) if out.record.exists() else record
-    saved.setdefault("processes", 1)  # recorded before runs could have several
-    saved.setdefault("config", {}).setdefault("precision", legacy_precision())
-    saved["config"] = _with_new_defaults(saved.get("config"))
-    keys = ("config", "data_fingerprint", "processes")
-    changed = [key for key in keys if saved.get(key) != record.get(key)]
-    if changed and not force:
-        before, after = saved.get("config", {}), record["config"]
-        diffs = [
-            f"{k}: {before.get(k)!r} -> {after.get(k)!r}"
-            for k in after
-            if before.get(k) != after.get(k)
-        ]
-        if "data_fingerprint" in changed:
-            diffs.append("the training files changed")
-        if "processes" in changed:  # another batch split and data order
-            diffs.append(f"processes: {saved['processes']} -> {record['processes']}")
-        raise TextgenError(
-            f"--resume: settings differ from the run in {out.root} ({'; '.join(diffs)}); "
-            "use the same settings, or add --force"
-        )
-    latest = checkpoints.resume_point(out.checkpoints, fall_back=force)
-    if latest is None:
-        logger.warning(
-            f"no complete checkpoint in {out.checkpoints}; training starts from the beginning"
-        )
-        return None
-    if distributed.is_main():
-        run_folder.truncate_metrics(out.metrics, checkpoints.step_of(latest))
-        truncate_samples(out.samples, checkpoints.step_of(latest))
-    return latest
-
-
-def _with_new_defaults(config: dict | None) -> dict | None:
-    """A run's recorded settings with the defaults of settings added since it
-    was recorded, so that adding a setting does not make old runs unresumable."""
-    try:
-        return TrainConfig.from_dict(config).to_dict()
-    except (TypeError, ValueError, AttributeError):
-        return config  # written by another version: compared as it is
 
 
 def train(
@@ -145,7 +95,7 @@ def train(
     out = RunPaths(output)
     if hub and hub.pull and distributed.on_main(lambda: hub.download(out.checkpoints)):
         resume = True
-    _check_output(out, resume)
+    check_output(out, resume)
     corpus, tokenizer, splits, precision, record, checkpoint, model = preamble(
         paths, cfg, out, resume=resume, force=force
     )
@@ -162,12 +112,16 @@ def train(
     run_start = time.time()
     base = _score(model, splits) if score_test else None
     release_freed_memory()
-    _open_output(out, record, fresh=checkpoint is None)
+    open_output(out, record, fresh=checkpoint is None)
     callbacks = _run_callbacks(callbacks, sampler, hub, model, fresh=checkpoint is None)
     keeper = None
     if budget_plan is not None:
         keeper = BudgetKeeper(
-            budget_plan, plan, started, lambda p: _record_budget(out, record, p), checkpoint is None
+            budget_plan,
+            plan,
+            started,
+            lambda p: record_budget(out, record, p),
+            checkpoint is None,
         )
     trainer = build_trainer(
         model, splits, cfg, out, callbacks, precision, tokenizer=tokenizer, budget=keeper
@@ -240,7 +194,7 @@ def preamble(
         "data_fingerprint": corpus.fingerprint(paths=False),
         "processes": distributed.world_size(),
     }
-    checkpoint = _resume_point(out, record, force) if resume else None
+    checkpoint = resume_point(out, record, force) if resume else None
     cpu_threads.use_recorded(checkpoint)
     model = _trainable_model(cfg, tokenizer)
     _check_ids_fit(model, tokenizer, splits, cfg.model)
@@ -268,7 +222,7 @@ def _plan(
     args = training_arguments(cfg, out, len(splits.train), precision)
     per_epoch, total = trainer_steps(cfg, len(splits.train), distributed.world_size())
     calibration = estimate.calibrate(model, splits, cfg, args, precision, tokenizer)
-    recorded = _recorded_budget(out, checkpoint, args) if cfg.time_budget else None
+    recorded = recorded_budget(out, checkpoint, args) if cfg.time_budget else None
     fixed = dataclasses.replace(cfg, time_budget=None) if recorded else cfg
     spent = time.time() - started if started else 0.0
     plan = estimate.plan(
@@ -292,25 +246,6 @@ def _plan(
         steps=plan.steps,
         calibrated_step_seconds=calibration.step_s,
     )
-
-
-def _recorded_budget(out: RunPaths, checkpoint, args) -> BudgetPlan | None:
-    """The budget plan a resumed run recorded (runs recorded before re-fits
-    have their planned steps alone); None for a fresh run."""
-    if checkpoint is None or not out.record.exists():
-        return None
-    saved = run_folder.read_json(out.record)
-    if saved.get("budget_plan"):
-        return BudgetPlan.from_dict(saved["budget_plan"])
-    steps = saved.get("planned_steps")
-    return BudgetPlan(steps, args.get_warmup_steps(steps), steps) if steps else None
-
-
-def _record_budget(out: RunPaths, record: dict, plan: BudgetPlan) -> None:
-    """A re-fitted plan into the run's settings, so a resumed run keeps it."""
-    record["planned_steps"] = plan.steps
-    record["budget_plan"] = plan.to_dict()
-    run_folder.write_json(out.record, record)
 
 
 def prepare_data(paths, cfg: TrainConfig, *, name_skipped: bool = True):
@@ -381,16 +316,6 @@ def _check_ids_fit(model, tokenizer, splits, name: str) -> None:
 
 def _score(model, splits):
     return evaluate_loss(model, splits.test, files=splits.files, progress=log.progress_bars())
-
-
-def _open_output(out: RunPaths, record: dict, fresh: bool) -> None:
-    distributed.barrier()  # all processes have checked the output folder: now it may change
-    if distributed.is_main():
-        out.root.mkdir(parents=True, exist_ok=True)
-        run_folder.write_json(out.record, record)
-        if fresh:
-            out.metrics.unlink(missing_ok=True)
-            out.samples.unlink(missing_ok=True)
 
 
 def _write_report(out: RunPaths, results: RunResults, cfg: TrainConfig) -> None:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
 from unittest import mock
 
 from support import zygote
@@ -28,24 +29,14 @@ def textgen(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
     )
 
 
-# Runs `python -m textgen_core ARGS` and writes the process's peak RSS (ru_maxrss,
-# kB on Linux) as the last line of stderr, whether it exits normally or not.
-_PEAK_RSS = """import resource, runpy, sys
-try:
-    sys.argv = ["textgen", *sys.argv[1:]]
-    runpy.run_module("textgen_core", run_name="__main__")
-finally:
-    print(f"peak_rss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
-"""
+PEAK_RSS = Path(__file__).with_name("peak_rss.py")
 
 
 def textgen_peak_rss(*args, env=None, timeout=900) -> tuple[subprocess.CompletedProcess, float]:
-    """`textgen ARGS...` in a fresh interpreter, as `textgen`, and its peak
-    resident memory in MB."""
-    done = subprocess.run(
-        [sys.executable, "-c", _PEAK_RSS, *map(str, args)],
-        capture_output=True,
-        text=True,
+    """`textgen ARGS...` as `textgen` does (forked as `textgen` is) and its peak
+    resident memory in MB, counted from its own start (support/peak_rss.py)."""
+    done = zygote.run(
+        [sys.executable, str(PEAK_RSS), *map(str, args)],
         timeout=timeout,
         env=with_repo_path({**os.environ, **(env or {})}),
     )

@@ -119,8 +119,10 @@ def test_a_barely_trained_model_on_indented_boilerplate_is_not_accused(tmp_path)
     verse = [line.rstrip() for line in shakespeare("comedies/twelfth-night")[20000:28000].splitlines()
              if not line.startswith(("**", "_", "#"))]  # fmt: skip
     (corpus / "twelfth-night-ode.txt").write_text(indented("\n".join(verse)))
-    # 33 steps at a high rate: test perplexity in the hundreds, samples mostly spaces
-    flags = ["--max-steps", "33", "--lr", "1e-2", "--chunk-size", "200"]
+    # 33 steps of 4 chunks at a high rate: test perplexity in the hundreds, samples mostly
+    # spaces; 16 prompts (half the default): whitespace either way, in half the time
+    flags = ["--max-steps", "33", "--batch-size", "4", "--lr", "1e-2", "--chunk-size", "200",
+             "--memorization-prompts", "16"]  # fmt: skip
     done = textgen("train", corpus, "--output", tmp_path / "run", "--model", "scratch:tiny",
                    "--eval-steps", "100000", "--sample-tokens", "0", "--quiet", *flags)  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 from support.cli import cli, textgen
-from support.runs import LEAN
+from support.runs import LEAN, LEAN_CONFIG
 
 from textgen_core.config import DataConfig, TrainConfig
 from textgen_core.train.results import RunResults
@@ -127,7 +127,12 @@ def test_failed_trial_is_recorded_with_its_reason_and_search_goes_on(
     monkeypatch.setattr(tune_module, "train", flaky_train)
     # A batch of 2 is outside the searched choices: the default settings get a run of their own.
     base = TrainConfig(
-        model=str(tiny_model), epochs=1, max_steps=2, batch_size=2, data=DataConfig(chunk_size=64)
+        model=str(tiny_model),
+        epochs=1,
+        max_steps=2,
+        batch_size=2,
+        data=DataConfig(chunk_size=64),
+        **LEAN_CONFIG,
     )
     summary = tune_module.tune([corpus_dir], tmp_path, base, trials=3)
     states = {t.number: (t.state, t.user_attrs.get("failure")) for t in load(tmp_path).trials}
@@ -151,7 +156,12 @@ def test_pruned_trial_stops_training_early_and_is_marked_pruned(
 
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", should_prune)
     base = TrainConfig(
-        model=str(tiny_model), epochs=1, max_steps=4, eval_steps=1, data=DataConfig(chunk_size=64)
+        model=str(tiny_model),
+        epochs=1,
+        max_steps=4,
+        eval_steps=1,
+        data=DataConfig(chunk_size=64),
+        **LEAN_CONFIG,
     )
     summary = tune_module.tune([corpus_dir], tmp_path, base, trials=2)
     pruned = load(tmp_path).trials[1]

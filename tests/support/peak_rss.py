@@ -5,8 +5,8 @@ writes the process's peak resident memory (VmHWM, kB) as the last line of stderr
 The peak counts from this script's start: a process forked from a pre-imported
 interpreter (support.zygote) begins with its parent's peak, so it is reset first
 (`/proc/self/clear_refs`); what the imports hold stays counted, as in a fresh
-interpreter that imports them. VmHWM, not getrusage: Linux carries ru_maxrss
-over exec and fork."""
+interpreter that imports them. VmHWM, which that resets, and not getrusage's
+ru_maxrss, which Linux also carries over exec."""
 
 import runpy
 import sys

@@ -6,7 +6,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from textgen_core.config import TrainConfig
-from textgen_core.train.calibration_cache import key as cache_key
+from textgen_core.train import calibration_cache
 
 SHAPE = dict(
     vocab_size=101,
@@ -24,7 +24,7 @@ def key(model_type: str, **changes) -> str:
     model = AutoModelForCausalLM.from_config(
         AutoConfig.for_model(model_type, **{**SHAPE, **changes})
     )
-    return cache_key(model, TrainConfig(), "fp32", 16)
+    return calibration_cache.key(model, TrainConfig(), "fp32", 16)
 
 
 def test_same_shape_of_another_family_is_calibrated_apart():

@@ -10,7 +10,7 @@ import pytest
 from textgen_core.config import TrainConfig
 from textgen_core.errors import TextgenError
 from textgen_core.run_folder import RunPaths
-from textgen_core.train.resume import resume_point as _resume_point
+from textgen_core.train.resume import resume_point
 
 
 def _record(config: dict) -> dict:
@@ -22,7 +22,7 @@ def test_a_run_recorded_without_doc_separator_resumes_with_the_default(tmp_path,
     old = TrainConfig().to_dict()
     del old["data"]["doc_separator"]  # as recorded before the setting existed
     out.record.write_text(json.dumps(_record(old)))
-    assert _resume_point(out, _record(TrainConfig().to_dict()), False) is None
+    assert resume_point(out, _record(TrainConfig().to_dict()), False) is None
     assert "no complete checkpoint" in messages[0]
 
 
@@ -32,4 +32,4 @@ def test_a_changed_doc_separator_is_still_refused(tmp_path):
     changed = TrainConfig()
     changed.data.doc_separator = "***"
     with pytest.raises(TextgenError, match="settings differ"):
-        _resume_point(out, _record(changed.to_dict()), False)
+        resume_point(out, _record(changed.to_dict()), False)

@@ -67,13 +67,13 @@ def test_given_prompts_replace_the_default_ones(tokenizer, tiny_model):
 
 
 def test_a_run_recorded_before_the_sample_settings_existed_still_resumes():
-    from textgen_core.train.resume import with_new_defaults as _with_new_defaults
+    from textgen_core.train.resume import with_new_defaults
 
     current = TrainConfig(model="scratch:tiny", lr=1e-3).to_dict()
     recorded = {k: v for k, v in current.items() if k not in ("sample_prompts", "sample_tokens")}
-    assert _with_new_defaults(recorded) == current
+    assert with_new_defaults(recorded) == current
     changed = {**recorded, "lr": 2e-3}
-    assert _with_new_defaults(changed) != current  # a real change still shows
+    assert with_new_defaults(changed) != current  # a real change still shows
 
 
 def test_samples_are_appended_and_printed_only_when_shown(tokenizer, tiny_model, tmp_path, capsys):

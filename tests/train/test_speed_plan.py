@@ -90,16 +90,22 @@ def test_calibration_is_cached_per_machine_and_shape(
     assert any("calibration cached" in m for m in messages if m.startswith("estimate:"))
 
 
-def test_a_cached_calibration_is_redone_when_a_fresh_step_disagrees(
-    monkeypatch, tiny_model, corpus_dir, tmp_path
-):
+def prepared(cfg: TrainConfig, corpus_dir, tmp_path):
+    """(model, splits, TrainingArguments) of a run of `cfg`, as train() prepares them."""
     from textgen_core.train.run import _trainable_model, prepare_data
     from textgen_core.train.trainer import training_arguments
 
-    cfg = config(tiny_model)
     _, tokenizer, splits = prepare_data([corpus_dir], cfg)
     model = _trainable_model(cfg, tokenizer)
     args = training_arguments(cfg, RunPaths(tmp_path / "run"), len(splits.train), "fp32")
+    return model, splits, args
+
+
+def test_a_cached_calibration_is_redone_when_a_fresh_step_disagrees(
+    monkeypatch, tiny_model, corpus_dir, tmp_path
+):
+    cfg = config(tiny_model)
+    model, splits, args = prepared(cfg, corpus_dir, tmp_path)
     monkeypatch.setenv("TEXTGEN_CACHE", str(tmp_path / "cache"))
     step_times = iter([2.0, 2.4, 7.0, 7.0])  # calibration, re-check, re-check, calibration
     monkeypatch.setattr(estimate, "time_training_step", lambda *a, **k: next(step_times))
@@ -115,6 +121,33 @@ def test_a_cached_calibration_is_redone_when_a_fresh_step_disagrees(
     assert [
         e["step_s"] for e in json.loads(calibration_cache.cache_file().read_text()).values()
     ] == [7.0]
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_timing_steps_leaves_the_weights_bit_for_bit_and_the_random_state(
+    lora, tiny_model, corpus_dir, tmp_path
+):
+    """The calibration's steps run on the model itself (no copy held beside it) with
+    the Trainer's optimizer at a learning rate of 0: after them every weight has
+    the same bits, no gradient is left, and the random numbers go on as before."""
+    import torch
+
+    from textgen_core.config import LoraConfig
+
+    cfg = config(tiny_model, lora=LoraConfig() if lora else None)
+    model, splits, args = prepared(cfg, corpus_dir, tmp_path)
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+
+    assert estimate.time_training_step(model, estimate._batch(splits.train, 4), args, "fp32") > 0
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for name, weights in before.items():  # the bytes (this model holds no -0.0)
+        assert weights.view(torch.uint8).equal(after[name].view(torch.uint8)), name
+    assert all(p.grad is None for p in model.parameters())
+    assert not model.training  # its mode too
+    assert torch.equal(torch.get_rng_state(), rng)
 
 
 def test_budget_too_short_for_one_step_is_refused(monkeypatch, tiny_model, corpus_dir, tmp_path):

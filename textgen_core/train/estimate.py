@@ -2,10 +2,10 @@
 
 A short calibration times what a run is made of, on this machine and in the
 run's precision: a few training steps (forward, backward, clipping, the
-Trainer's own optimizer) on a copy of the model, one evaluation batch, one
-save of the weights, and decoding (a sample's tokens one row at a time, and
-the memorization report's rows together). It is cached per machine and model
-shape (calibration_cache.py). A cached
+Trainer's own optimizer at a learning rate of 0: see time_training_step), one
+evaluation batch, one save of the weights, and decoding (a sample's tokens one
+row at a time, and the memorization report's rows together). It is cached per
+machine and model shape (calibration_cache.py). A cached
 calibration is re-checked with one timed step: a machine that is busier (or
 quieter) than when it was measured is calibrated again, since a shared or
 loaded machine can run several times slower. The estimate is then arithmetic
@@ -154,14 +154,22 @@ def _batch(dataset, rows: int):
 def time_training_step(
     model, batch: dict, args, precision: str, accumulation: int = 1, steps: int = CALIBRATION_STEPS
 ) -> float:
-    """Median seconds of `steps` optimizer steps (after a warm-up) on a copy
-    of `model` (the model and the global random state are left as they were)."""
+    """Median seconds of `steps` optimizer steps (after a warm-up), leaving the
+    model's weights and the global random state as they were. Where the Trainer's
+    optimizer is torch's AdamW, Adam or SGD the steps run on `model` itself at a
+    learning rate of 0 (the same work; every weight keeps its bits, but for a -0.0
+    that can turn +0.0, and a step whose gradients are not finite is skipped): no
+    copy of the model is held beside it, a whole model's size off the run's peak
+    memory. Other optimizers step a copy."""
     import torch
     from transformers import Trainer
 
-    work = copy.deepcopy(model).train()
-    optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, work)
-    optimizer = optimizer_cls([p for p in work.parameters() if p.requires_grad], **kwargs)
+    optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    in_place = optimizer_cls in (torch.optim.AdamW, torch.optim.Adam, torch.optim.SGD)
+    was_training = model.training
+    work = (model if in_place else copy.deepcopy(model)).train()
+    trainable = [p for p in work.parameters() if p.requires_grad]
+    optimizer = optimizer_cls(trainable, **({**kwargs, "lr": 0.0} if in_place else kwargs))
     device = next(work.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     times = []
@@ -172,12 +180,14 @@ def time_training_step(
                 with autocast(precision, device):
                     loss = causal_lm_loss(work, **batch)
                 loss.backward()
-            torch.nn.utils.clip_grad_norm_(work.parameters(), 1.0)
-            optimizer.step()
+            norm = torch.nn.utils.clip_grad_norm_(work.parameters(), 1.0)
+            if torch.isfinite(norm):
+                optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
+    model.train(was_training)
     return statistics.median(times[1:])
 
 

@@ -106,7 +106,7 @@ def train(
     plan, budget_plan = _plan(
         model, tokenizer, splits, cfg, out, precision, checkpoint, started, score_test
     )
-    release_freed_memory()  # the calibration's copy of the model and its optimizer
+    release_freed_memory()  # the calibration's optimizer and activations
     record["planned_steps"] = budget_plan.steps if budget_plan else None
     record["budget_plan"] = budget_plan.to_dict() if budget_plan else None
     run_start = time.time()

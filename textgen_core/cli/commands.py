@@ -282,5 +282,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _quiet_libraries(args.quiet)
     from textgen_core.cli.demo import run_demo
 
-    run_demo(args.output, model=args.model)
+    run_demo(args.output, model=args.model, time_budget=args.time_budget)
     return 0

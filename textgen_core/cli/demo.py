@@ -24,6 +24,10 @@ PLAYS = [
     "histories/richard-ii",
 ]
 PROMPT = "**HAMLET**  \n"
+SCRATCH_BUDGET = "2m"
+"""How long the demo trains a model from scratch (the offline fallback), reading
+the files and calibrating included: about the same on any CPU, where a faster one
+takes more of the two epochs' steps (`--time-budget`)."""
 
 
 logger = logging.getLogger(__name__)
@@ -53,18 +57,28 @@ def hub_model_available(model: str) -> bool:
     return True
 
 
-def demo_config(model: str) -> TrainConfig:
+def demo_config(model: str, time_budget: str | None = None) -> TrainConfig:
+    """The demo's run of `model`; `time_budget` bounds it (default: SCRATCH_BUDGET
+    for a model trained from scratch, none for a pretrained one's 40 steps)."""
     if model.startswith("scratch:"):
         # From random init a small model needs a large learning rate to learn
         # visibly in two epochs.
         return TrainConfig(
-            model=model, epochs=2, lr=2e-3, warmup_ratio=0.05, eval_steps=50, data=DataConfig()
+            model=model,
+            epochs=2,
+            lr=2e-3,
+            warmup_ratio=0.05,
+            eval_steps=50,
+            time_budget=time_budget or SCRATCH_BUDGET,
+            data=DataConfig(),
         )
     # A pretrained model on CPU: a short run that still moves the loss.
-    return TrainConfig(model=model, max_steps=40, eval_steps=20, data=DataConfig())
+    return TrainConfig(
+        model=model, max_steps=40, eval_steps=20, time_budget=time_budget, data=DataConfig()
+    )
 
 
-def run_demo(output: str, *, model: str = "distilgpt2"):
+def run_demo(output: str, *, model: str = "distilgpt2", time_budget: str | None = None):
     from textgen_core.generate.sampling import generate
     from textgen_core.model.loading import load_for_inference
     from textgen_core.quality.samples import format_samples, read_samples
@@ -77,11 +91,13 @@ def run_demo(output: str, *, model: str = "distilgpt2"):
             f"{model} can't be loaded (no network and not cached); using scratch:tiny instead"
         )
         model = "scratch:tiny"
+    cfg = demo_config(model, time_budget)
+    cfg.validate()  # a bad --time-budget is refused before the previous run is replaced
     out = RunPaths(output)
     if out.record.exists():
         logger.warning(f"replacing the previous demo run in {output}")
         shutil.rmtree(out.root)
-    results = train(corpus_files(), output, demo_config(model))
+    results = train(corpus_files(), output, cfg)
     print(format_results(results))
     print(format_samples(read_samples(out.samples)))
     trained, tokenizer = load_for_inference(str(out.model))

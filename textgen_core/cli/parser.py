@@ -256,6 +256,12 @@ def _sharing_commands(sub) -> None:
         default="distilgpt2",
         help="falls back to scratch:tiny when it can't be loaded offline",
     )
+    p.add_argument(
+        "--time-budget",
+        metavar="DURATION",
+        help="how long the demo trains, e.g. 10m (default: 2m for a model from scratch, "
+        "whose steps fit it; a pretrained model trains 40 steps)",
+    )
     _add_verbosity(p)
     p.set_defaults(func=cmd_demo)
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from textgen_core import precision
 from textgen_core.errors import TextgenError
+from textgen_core.kernels import linear_cross_entropy
 from textgen_core.kernels.cpu_matmul import fast_cpu_matmuls
-from textgen_core.kernels.linear_cross_entropy import IGNORE_INDEX, fused_linear_cross_entropy
+from textgen_core.kernels.linear_cross_entropy import (
+    IGNORE_INDEX,
+    chunk_groups,
+    fused_linear_cross_entropy,
+    row_chunks,
+)
 from textgen_core.kernels.lm_loss import causal_lm_loss
 
 needs_bf16 = pytest.mark.skipif(not precision.cpu_bf16_native(), reason="no native CPU bf16")
@@ -44,11 +51,12 @@ def fused_loss(targets, chunk_rows=128):
 
 
 @needs_bf16
-def test_fused_loss_under_bf16_autocast_matches_the_autocast_reference():
+@pytest.mark.parametrize("chunk_rows", [128, 8])  # 8: the weight gradient summed over groups
+def test_fused_loss_under_bf16_autocast_matches_the_autocast_reference(chunk_rows):
     hidden, weight, targets = rows()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ref = loss_and_grads(stock_head_loss(targets), hidden, weight)
-        got = loss_and_grads(fused_loss(targets), hidden, weight)
+        got = loss_and_grads(fused_loss(targets, chunk_rows), hidden, weight)
     exact = loss_and_grads(stock_head_loss(targets), hidden.double(), weight.double())
     for r, g in zip(ref, got, strict=True):
         assert g.dtype == torch.float32  # master weights and their gradients stay float32
@@ -60,6 +68,40 @@ def test_fused_loss_under_bf16_autocast_matches_the_autocast_reference():
     ref_err = (ref[2] - exact[2]).abs().max()
     assert bf16_err > 10 * fp32_err
     assert bf16_err < 3 * ref_err
+
+
+class WeightSizedProducts(TorchFunctionMode):
+    """Counts the matrix products whose result has `shape`."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape, self.count = tuple(shape), 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func is torch.mm and tuple(out.shape) == self.shape:
+            self.count += 1
+        return out
+
+
+@needs_bf16
+def test_small_bf16_chunks_sum_their_weight_gradient_in_groups(monkeypatch):
+    """A large vocabulary's chunks are small; one weight-sized product (and one
+    pass over the float32 weight gradient) per group of chunks, not per chunk."""
+    monkeypatch.setattr(linear_cross_entropy, "WEIGHT_GRAD_ROWS", 100)
+    hidden, weight, targets = rows()
+    counted = int((targets != IGNORE_INDEX).sum())  # 257 rows: 33 chunks of at most 8
+    with torch.autocast("cpu", dtype=torch.bfloat16), WeightSizedProducts(weight.shape) as mm:
+        loss_and_grads(fused_loss(targets, chunk_rows=8), hidden, weight)
+    assert mm.count == len(chunk_groups(row_chunks(counted, 8), 100)) == 3
+
+
+def test_chunk_groups_keep_order_and_hold_at_most_the_rows_asked():
+    chunks = row_chunks(257, 8)
+    groups = chunk_groups(chunks, 100)
+    assert [c for g in groups for c in g] == chunks
+    assert all(sum(c.stop - c.start for c in g) <= 100 for g in groups)
+    assert chunk_groups(row_chunks(300, 150), 100) == [[slice(0, 150)], [slice(150, 300)]]
 
 
 @needs_bf16

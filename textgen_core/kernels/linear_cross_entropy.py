@@ -33,6 +33,17 @@ forward + backward takes 1.47 / 1.35 / 1.26 / 1.19 s with chunks of
 (whose inner dimension is the chunk) efficient."""
 
 
+WEIGHT_GRAD_ROWS = DEFAULT_CHUNK_ROWS
+"""Most rows whose bf16/fp16 logit gradients one product sums into the head's
+weight gradient. Each such product makes a vocab x width matrix however few
+rows it has, and adding it into the float32 gradient is a pass over vocab x
+width floats: with a large vocabulary's small chunks (Gemma 3's 262,144: nine
+chunks of 177 rows for 8 x 200 tokens) one product and pass per chunk made the
+fused head slower than the stock one (BENCHMARKS.md). So the chunks' gradients,
+kept in the low dtype (half the bytes of their float32 logits), are gathered
+over up to this many rows first; GPT-2's chunks are this big already."""
+
+
 def loss_dtype(dtype: torch.dtype) -> torch.dtype:
     """float32 at least, as transformers upcasts logits before the loss."""
     return torch.promote_types(dtype, torch.float32)
@@ -61,16 +72,16 @@ def row_chunks(n: int, chunk_rows: int) -> list[slice]:
     return [slice(start, min(start + size, n)) for start in range(0, n, size)] if n else []
 
 
-def _loss_and_logit_grad(logp, targets, need_grad: bool, dtype):
+def _loss_and_logit_grad(logp, targets, need_grad: bool, dtype, out=None):
     """(the chunk's summed cross-entropy, its gradient w.r.t. the logits in
-    `dtype`, or None without `need_grad`). The gradient, softmax minus the
-    targets' one-hot, is built in place over `logp`."""
+    `dtype` (written into `out` where given), or None without `need_grad`). The
+    gradient, softmax minus the targets' one-hot, is built in place over `logp`."""
     picked = logp.gather(1, targets[:, None])
     if not need_grad:
         return picked.sum().neg(), None
     probs = logp.exp_()
     probs.scatter_add_(1, targets[:, None], torch.full_like(picked, -1.0))
-    return picked.sum().neg(), probs.to(dtype)
+    return picked.sum().neg(), probs.to(dtype) if out is None else out.copy_(probs)
 
 
 class _FusedLinearCrossEntropy(torch.autograd.Function):
@@ -135,28 +146,48 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         return grad_h, grad_w, None, None, None, None
 
 
+def chunk_groups(chunks: list[slice], rows: int) -> list[list[slice]]:
+    """Consecutive `chunks` gathered into groups of at most `rows` rows (a
+    bigger chunk makes a group alone)."""
+    groups: list[list[slice]] = []
+    size = 0
+    for chunk in chunks:
+        if not groups or size + chunk.stop - chunk.start > rows:
+            groups.append([])
+            size = 0
+        groups[-1].append(chunk)
+        size += chunk.stop - chunk.start
+    return groups
+
+
 def _low_precision_forward(ctx, hidden, weight, targets, scale, chunk_rows, dtype):
     """The chunk loop of `_FusedLinearCrossEntropy` with bf16/fp16 products.
-    The weight is cast once (not per chunk); each chunk's gradient products
-    come out in `dtype` (as autocast's would) and are summed into float32
-    buffers, and the 1/N scale is applied in float32 at the end (1/1600 in
-    bf16 would be off by up to 0.4%)."""
+    The weight is cast once (not per chunk); the gradient products come out in
+    `dtype` (as autocast's would) and are summed into float32 buffers, the
+    weight's over groups of chunks (WEIGHT_GRAD_ROWS), and the 1/N scale is
+    applied in float32 at the end (1/1600 in bf16 would be off by up to 0.4%)."""
     need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     low_h, low_w = hidden.to(dtype), weight.to(dtype)
     loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
     grad_h = torch.empty_like(hidden) if need_h else None
     grad_w = torch.zeros_like(weight, dtype=loss_dtype(weight.dtype)) if need_w else None
-    for rows in row_chunks(hidden.shape[0], chunk_rows):
-        h, t = low_h[rows], targets[rows]
-        logp = torch.log_softmax(torch.mm(h, low_w.t()).float(), dim=-1)
-        chunk_loss, probs = _loss_and_logit_grad(logp, t, need_h or need_w, dtype)
-        loss += chunk_loss
-        if probs is None:
-            continue
-        if need_h:
-            grad_h[rows] = torch.mm(probs, low_w)
+    for group in chunk_groups(row_chunks(hidden.shape[0], chunk_rows), WEIGHT_GRAD_ROWS):
+        span = slice(group[0].start, group[-1].stop)
+        group_probs = low_h.new_empty(span.stop - span.start, len(weight)) if need_w else None
+        for rows in group:
+            h, t = low_h[rows], targets[rows]
+            logp = torch.log_softmax(torch.mm(h, low_w.t()).float(), dim=-1)
+            out = (
+                None
+                if group_probs is None
+                else group_probs[rows.start - span.start : rows.stop - span.start]
+            )
+            chunk_loss, probs = _loss_and_logit_grad(logp, t, need_h or need_w, dtype, out)
+            loss += chunk_loss
+            if need_h and probs is not None:
+                grad_h[rows] = torch.mm(probs, low_w)
         if need_w:
-            grad_w.add_(torch.mm(probs.t(), h))
+            grad_w.add_(torch.mm(group_probs.t(), low_h[span]))
     if need_h:
         grad_h.mul_(scale.to(grad_h.dtype))
     if need_w:

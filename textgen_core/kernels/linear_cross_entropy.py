@@ -41,7 +41,9 @@ width floats: with a large vocabulary's small chunks (Gemma 3's 262,144: nine
 chunks of 177 rows for 8 x 200 tokens) one product and pass per chunk made the
 fused head slower than the stock one (BENCHMARKS.md). So the chunks' gradients,
 kept in the low dtype (half the bytes of their float32 logits), are gathered
-over up to this many rows first; GPT-2's chunks are this big already."""
+over up to this many rows first; GPT-2's chunks are this big already. float32
+runs keep one product per chunk: their gradients, gathered, would take as many
+bytes as the logits the chunks bound."""
 
 
 def loss_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -177,14 +179,11 @@ def _low_precision_forward(ctx, hidden, weight, targets, scale, chunk_rows, dtyp
         for rows in group:
             h, t = low_h[rows], targets[rows]
             logp = torch.log_softmax(torch.mm(h, low_w.t()).float(), dim=-1)
-            out = (
-                None
-                if group_probs is None
-                else group_probs[rows.start - span.start : rows.stop - span.start]
-            )
+            at = slice(rows.start - span.start, rows.stop - span.start)
+            out = group_probs[at] if need_w else None
             chunk_loss, probs = _loss_and_logit_grad(logp, t, need_h or need_w, dtype, out)
             loss += chunk_loss
-            if need_h and probs is not None:
+            if need_h:
                 grad_h[rows] = torch.mm(probs, low_w)
         if need_w:
             grad_w.add_(torch.mm(group_probs.t(), low_h[span]))

@@ -23,7 +23,8 @@ its adapter's float32 dtype, and autocast narrows it back to bf16 for the
 adapter's first product, so every targeted layer's input is copied twice a step
 (and its gradient once more) to multiply the same numbers. `lora_inputs_as_given`
 turns that widening off during a bf16 run's steps, with PEFT's own switch.
-`bf16_steps` is both, the block a bf16 run's training steps run in.
+`bf16_steps` is the block a bf16 run's training steps run in: both, and the
+attention of `kernels/short_attention.py`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
+
+from textgen_core.kernels.short_attention import short_sequence_attention
 
 
 class Bf16FrozenLinear(torch.nn.Linear):
@@ -115,7 +118,12 @@ def lora_inputs_as_given(model: torch.nn.Module, precision: str) -> Iterator[Non
 @contextlib.contextmanager
 def bf16_steps(model: torch.nn.Module, precision: str) -> Iterator[int]:
     """The block a run's training steps run in: in a bf16 run, frozen weights
-    stored in bf16 (`bf16_frozen_weights`, whose count it yields) and LoRA inputs
-    left in bf16 (`lora_inputs_as_given`); nothing otherwise."""
-    with bf16_frozen_weights(model, precision) as stored, lora_inputs_as_given(model, precision):
+    stored in bf16 (`bf16_frozen_weights`, whose count it yields), LoRA inputs
+    left in bf16 (`lora_inputs_as_given`) and short rows' attention materialized
+    (`kernels.short_attention`); nothing otherwise."""
+    with (
+        bf16_frozen_weights(model, precision) as stored,
+        lora_inputs_as_given(model, precision),
+        short_sequence_attention(model, precision),
+    ):
         yield stored

@@ -18,8 +18,8 @@ load hits both alike:
   loads it, `TextgenTrainer` (fused LM-head loss, matmuls on oneDNN where
   `cpu_matmul.onednn_preferred`), reused freed memory, textgen's LoRA (its
   dropout's masks drawn in bulk, kernels/lora_dropout.py), frozen weights
-  stored in bf16 and LoRA inputs left in bf16 in a bf16 run
-  (kernels/frozen_bf16.py).
+  stored in bf16, LoRA inputs left in bf16 and short rows' attention
+  materialized in a bf16 run (kernels/frozen_bf16.py, kernels/short_attention.py).
 
 Reported per family and side: median s/step (first `--skip` steps excluded),
 peak RSS of the training, the share of this CPU's limit (matmul FLOPs of a step

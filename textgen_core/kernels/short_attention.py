@@ -11,7 +11,8 @@ for Qwen3-0.6B's, 20 against 29 ms for Gemma-3-270M's, on a 2-core AMD EPYC
 with AVX-512 BF16; at 256 tokens the two were mixed and at 512 flash attention
 took half the time, and in float32 flash attention won at every length, hence
 the bounds below. The price is memory: the probabilities kept per layer,
-batch x heads x tokens^2 x 6 bytes (0.5 GB over SmolLM2's 30 layers at 8 x 200).
+batch x heads x tokens^2 x 6 bytes (0.5 GB over SmolLM2's 30 layers at 8 x 200;
+0.7 GB more at the peak of its step, measured).
 
 `short_sequence_attention(model, precision)` makes a bf16 run's model use it for
 the duration of a `with` block (the training steps). Every other call (a padded

@@ -87,3 +87,23 @@ def test_sdpa_comes_back_when_the_block_raises():
         assert model.config._attn_implementation == short_attention.NAME
         raise RuntimeError("a failed step")
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_a_layer_keeps_only_bf16_probabilities_for_its_backward():
+    """The memory a materialized step costs: per layer one batch x heads x tokens^2
+    copy of the probabilities, in bf16 (transformers' eager attention keeps a float32
+    copy beside it, 2x the bytes)."""
+    model = tiny("llama")
+    rows, tokens = batch(), batch()["input_ids"].shape[1]
+    kept = []
+
+    def pack(tensor):
+        if tensor.shape[-2:] == (tokens, tokens):
+            kept.append((tensor.dtype, tensor.untyped_storage().data_ptr()))
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        bf16_step(model, rows, short_sequence_attention(model, "bf16"))
+    layers = model.config.num_hidden_layers
+    assert {dtype for dtype, _ in kept} == {torch.bfloat16}
+    assert len({storage for _, storage in kept}) == layers

@@ -3,16 +3,18 @@
 PyTorch's CPU flash attention (what `sdpa` runs) is slow in bf16 for the short
 rows textgen trains on by default (200 tokens): it works through blocks too
 small to keep its products busy and recomputes the probabilities in the
-backward pass. Forming the scores with two batched products, a float32 softmax
-and keeping the probabilities for the backward pass (transformers' own `eager`
-attention, on a causal mask drawn here) took 17.9 against 25.4 ms for one
-SmolLM2-135M layer's forward and backward (8 x 200 tokens), 45 against 71 ms
-for Qwen3-0.6B's, 20 against 29 ms for Gemma-3-270M's, on a 2-core AMD EPYC
-with AVX-512 BF16; at 256 tokens the two were mixed and at 512 flash attention
-took half the time, and in float32 flash attention won at every length, hence
-the bounds below. The price is memory: the probabilities kept per layer,
-batch x heads x tokens^2 x 6 bytes (0.5 GB over SmolLM2's 30 layers at 8 x 200;
-0.7 GB more at the peak of its step, measured).
+backward pass. Forming the scores with two batched products and a float32
+softmax, and keeping the probabilities for the backward pass (as transformers'
+`eager` attention does, on a causal mask drawn here), took 17.9 against 25.4 ms
+for one SmolLM2-135M layer's forward and backward (8 x 200 tokens), 45 against
+71 ms for Qwen3-0.6B's, 20 against 29 ms for Gemma-3-270M's, on a 2-core AMD
+EPYC with AVX-512 BF16; at 256 tokens the two were mixed and at 512 flash
+attention took half the time, and in float32 flash attention won at every
+length, hence the bounds below (benchmarks/attention_layer.py measures all three
+ways). The price is memory: the bf16 probabilities kept per layer, batch x
+heads x tokens^2 x 2 bytes (0.17 GB over SmolLM2's 30 layers at 8 x 200).
+transformers' eager attention keeps their float32 softmax as well (3x the
+bytes); here the softmax keeps only its bf16 result (`_SoftmaxToBf16`).
 
 `short_sequence_attention(model, precision)` makes a bf16 run's model use it for
 the duration of a `with` block (the training steps). Every other call (a padded
@@ -62,23 +64,56 @@ def _materialize(module, query, key, value, attention_mask, dropout=0.0, **kwarg
     )
 
 
+class _SoftmaxToBf16(torch.autograd.Function):
+    """softmax(scores in float32) in bf16, keeping only that bf16 result for the
+    backward pass. transformers' eager attention (`softmax(..., dtype=float32)
+    .to(bf16)`) keeps the float32 probabilities as well (twice the bytes of the
+    bf16 ones the value product keeps): 0.35 GB over SmolLM2-135M's 30 layers at
+    8 x 200 tokens. The backward, y * (g - sum(y * g)), runs in float32 on the
+    bf16 probabilities, which the value product multiplies with anyway."""
+
+    @staticmethod
+    def forward(ctx, scores: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(torch.bfloat16)
+        ctx.save_for_backward(probs)
+        return probs
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (probs,) = ctx.saved_tensors
+        return torch.ops.aten._softmax_backward_data(grad, probs, -1, torch.bfloat16)
+
+
+def _materialized(module, query, key, value, scaling: float) -> torch.Tensor:
+    """Causal attention with the probabilities formed in full (as transformers'
+    `eager_attention_forward`, on a causal mask drawn here); batch x tokens x
+    heads x width."""
+    from transformers.models.llama.modeling_llama import repeat_kv
+
+    length = query.shape[2]
+    future = torch.ones(length, length, dtype=torch.bool).triu_(1)
+    causal = torch.zeros(length, length, dtype=torch.bfloat16).masked_fill_(future, float("-inf"))
+    dtype = _compute_dtype(query)
+    query, key, value = (t.to(dtype) for t in (query, key, value))
+    key = repeat_kv(key, module.num_key_value_groups)
+    value = repeat_kv(value, module.num_key_value_groups)
+    scores = torch.matmul(query, key.transpose(2, 3)).mul_(scaling).add_(causal)
+    probs = _SoftmaxToBf16.apply(scores)
+    return torch.matmul(probs, value).transpose(1, 2).contiguous()
+
+
 def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
     """transformers' attention-function signature; returns (output as batch x
     tokens x heads x width, None)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    from transformers.models.llama.modeling_llama import eager_attention_forward
 
     if not _materialize(module, query, key, value, attention_mask, dropout, **kwargs):
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    length = query.shape[2]
-    future = torch.ones(length, length, dtype=torch.bool).triu_(1)
-    causal = torch.zeros(length, length, dtype=torch.bfloat16).masked_fill_(future, float("-inf"))
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
-    output, _ = eager_attention_forward(module, query, key, value, causal, scaling)
-    return output, None
+    return _materialized(module, query, key, value, scaling), None
 
 
 def _register() -> None:

@@ -38,21 +38,16 @@ from benchmarks.common import emit  # noqa: E402
 
 
 def _sides():
-    import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
     from transformers.models.llama.modeling_llama import eager_attention_forward
 
-    from textgen_core.kernels.short_attention import _materialized
-
-    def causal(length):
-        future = torch.ones(length, length, dtype=torch.bool).triu_(1)
-        return torch.zeros(length, length, dtype=torch.bfloat16).masked_fill_(future, -torch.inf)
+    from textgen_core.kernels.short_attention import _materialized, causal_mask
 
     def sdpa(module, q, k, v):
         return sdpa_attention_forward(module, q, k, v, None, scaling=q.shape[-1] ** -0.5)[0]
 
     def eager(module, q, k, v):
-        mask = causal(q.shape[2])
+        mask = causal_mask(q.shape[2])
         return eager_attention_forward(module, q, k, v, mask, q.shape[-1] ** -0.5)[0]
 
     def textgen(module, q, k, v):

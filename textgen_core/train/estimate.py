@@ -50,8 +50,9 @@ RECHECK_STEPS = 2
 (the slow first one again dropped)."""
 
 RECHECK_TOLERANCE = 1.25
-"""A cached calibration stands while one fresh step takes between 1/1.25 and
-1.25 times its cached time (the estimate's own target is within 25%)."""
+"""A cached calibration stands while a fresh step (the faster of RECHECK_STEPS)
+takes between 1/1.25 and 1.25 times its cached time (the estimate's own target is
+within 25%)."""
 
 
 @dataclass

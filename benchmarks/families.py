@@ -182,13 +182,16 @@ def run_worker(
     # other side waits: timed beside the other side's model build and first step, it
     # measured Gemma 3's LoRA step 60-73% too slow; alone, within 15%.
     cmd.readline()
-    estimate_s = None
+    estimate_s, calibration_s = None, []
     if side == "textgen":
         from textgen_core.kernels.memory import release_freed_memory
-        from textgen_core.train.estimate import time_training_step
+        from textgen_core.train import estimate
 
         first = {k: torch.stack([r[k] for r in rows[:batch]]) for k in rows[0]}
-        estimate_s = time_training_step(model, first, args, precision)
+        calibration_s = estimate.training_step_times(
+            model, first, args, precision, 1, estimate.CALIBRATION_STEPS
+        )
+        estimate_s = estimate.calibrated_step(calibration_s)
         release_freed_memory()  # as `textgen train` does after its calibration
     out.write(json.dumps({"ready": True}) + "\n")
     trainer_class = transformers.Trainer
@@ -207,6 +210,7 @@ def run_worker(
         "losses": lockstep.losses,
         "train_peak_rss_mb": round(peak_rss_mb()),
         "estimate_s_per_step": estimate_s,
+        "calibration_step_s": [round(t, 3) for t in calibration_s],
         "loss_paths": sorted(getattr(trainer, "loss_paths", [])) or ["stock"],
     }
     if side == "textgen":
@@ -266,6 +270,7 @@ def measure(arch: str, precision: str, mode: str, opts, data_path: str) -> dict:
     entry["limit_s_per_step"] = limit["limit_s_per_step"].get(precision)
     entry["estimate_s_per_step"] = round(mine["estimate_s_per_step"], 3)
     entry["estimate_error"] = round(mine["estimate_s_per_step"] / medians["textgen"] - 1, 3)
+    entry["calibration_step_s"] = mine["calibration_step_s"]
     entry["lm_head_s"] = round(mine["head_s"], 3)
     entry["lm_head_share_of_step"] = round(mine["head_s"] / medians["textgen"], 3)
     entry["parameters"] = mine["parameters"]

@@ -163,10 +163,14 @@ def _batch(dataset, rows: int):
 def time_training_step(
     model, batch: dict, args, precision: str, accumulation: int = 1, steps: int = CALIBRATION_STEPS
 ) -> float:
-    """Median seconds of `steps` optimizer steps after a warm-up (see training_step_times)."""
-    return statistics.median(
-        training_step_times(model, batch, args, precision, accumulation, steps)
-    )
+    """Seconds of one optimizer step, from `steps` timed after a warm-up (see
+    training_step_times and calibrated_step)."""
+    return calibrated_step(training_step_times(model, batch, args, precision, accumulation, steps))
+
+
+def calibrated_step(times: list[float]) -> float:
+    """The step time a calibration keeps from its timed steps: their median."""
+    return statistics.median(times)
 
 
 def training_step_times(

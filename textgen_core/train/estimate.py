@@ -2,7 +2,7 @@
 
 A short calibration times what a run is made of, on this machine and in the
 run's precision: a few training steps (forward, backward, clipping, the
-Trainer's own optimizer at a learning rate of 0: see time_training_step), one
+Trainer's own optimizer at a learning rate of 0: see training_step_times), one
 evaluation batch, one save of the weights, and decoding (a sample's tokens one
 row at a time, and the memorization report's rows together). It is cached per
 machine and model shape (calibration_cache.py). A cached

@@ -10,6 +10,10 @@ from support import chat_tasks
 from support.browser import needs_chromium, visible
 from support.servers import AppServer
 
+from textgen_core.config import GenerateConfig
+from textgen_core.generate.sampling import generate
+from textgen_core.model.loading import load_for_inference
+
 pytestmark = needs_chromium
 
 
@@ -48,5 +52,13 @@ def test_preview_highlights_the_answer_and_a_chat_model_gets_a_chat_view(
         bubble = page.locator(".message.bot, [data-testid='bot']").last
         expect(bubble).to_have_text(re.compile(r"\S"), timeout=60_000)
         page.screenshot(path=tmp_path / "chat-view.png", full_page=True)
+        shown = bubble.inner_text()
     finally:
         app.stop()
+    # the answer shown is the model's greedy answer to the message in its chat template,
+    # with the tab's other settings at their defaults
+    model, tokenizer = load_for_inference(str(chat_run / "model"))
+    turn = [{"role": "user", "content": "Who are you?"}]
+    prompt = tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+    greedy = GenerateConfig(temperature=0)
+    assert shown.split() == generate(model, tokenizer, prompt, greedy)[0].split()

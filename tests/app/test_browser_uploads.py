@@ -32,5 +32,13 @@ def test_a_word_file_and_an_extensionless_file_are_accepted_by_name(tmp_path, pa
         expect(table.get_by_role("gridcell", name="skipped")).to_have_count(0)
         expect(table.get_by_text("file00")).to_have_count(0)
         page.screenshot(path=tmp_path / "preview.png", full_page=True)
+        rows = table.get_by_role("row").filter(visible=True).all()
+        cells = [row.get_by_role("gridcell").all_inner_texts() for row in rows]
     finally:
         app.stop()
+    # each file is a row under its own name, accepted, with tokens counted
+    by_name = {row[0].strip(): [c.strip() for c in row] for row in cells if row}
+    assert set(by_name) == {"Letter to Anna.docx", "GPL-3"}, cells
+    for row in by_name.values():
+        assert row[1] == "accepted" and int(row[3]) > 0, row
+    assert by_name["Letter to Anna.docx"][4] == "Word document"

@@ -188,9 +188,7 @@ def run_worker(
         from textgen_core.train import estimate
 
         first = {k: torch.stack([r[k] for r in rows[:batch]]) for k in rows[0]}
-        calibration_s = estimate.training_step_times(
-            model, first, args, precision, 1, estimate.CALIBRATION_STEPS
-        )
+        calibration_s = estimate.calibration_step_times(model, first, args, precision)
         estimate_s = estimate.calibrated_step(calibration_s)
         release_freed_memory()  # as `textgen train` does after its calibration
     out.write(json.dumps({"ready": True}) + "\n")

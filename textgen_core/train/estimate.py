@@ -39,11 +39,19 @@ from textgen_core.precision import autocast
 from textgen_core.train import calibration_cache
 
 CALIBRATION_STEPS = 3
-"""Timed training steps (after one untimed warm-up step), of which the median
-counts. A fresh process's first step after the warm-up is often the slowest, the
-new memory of the gradients beside the optimizer's moments faulting in (fully
-fine-tuned Qwen2.5-0.5B: 24.9 s, then 15.3, 13.9, 13.9): the median of three
-drops it, where the median of two (their mean) was 38-55% high."""
+"""Timed training steps (after one untimed warm-up step) a calibration takes at
+least; the median of the last three counts. A fresh process's first step after
+the warm-up is often the slowest, the new memory of the gradients beside the
+optimizer's moments faulting in (fully fine-tuned Qwen2.5-0.5B: 24.9 s, then 15.3,
+13.9, 13.9): the median of three drops it, where the median of two (their mean)
+was 38-55% high."""
+
+CALIBRATION_MAX_STEPS = 5
+SETTLED = 1.10
+"""A calibration times more steps, up to CALIBRATION_MAX_STEPS, while its last two
+differ by more than 10%: the slow start can last two timed steps (a fully
+fine-tuned Gemma-3-270M's calibration was 31% over its steady step), and the
+median of the last three then still drops them."""
 
 RECHECK_STEPS = 2
 """Timed steps of a cached calibration's re-check, of which the faster counts
@@ -160,24 +168,34 @@ def _batch(dataset, rows: int):
     return trim_padding({k: torch.as_tensor(cols[k]) for k in keys})
 
 
-def time_training_step(
-    model, batch: dict, args, precision: str, accumulation: int = 1, steps: int = CALIBRATION_STEPS
-) -> float:
-    """Seconds of one optimizer step, from `steps` timed after a warm-up (see
-    training_step_times and calibrated_step)."""
-    return calibrated_step(training_step_times(model, batch, args, precision, accumulation, steps))
+def time_training_step(model, batch: dict, args, precision: str, accumulation: int = 1) -> float:
+    """Seconds of one optimizer step, as a calibration times and keeps it (see
+    calibration_step_times and calibrated_step)."""
+    return calibrated_step(calibration_step_times(model, batch, args, precision, accumulation))
+
+
+def calibration_step_times(
+    model, batch: dict, args, precision: str, accumulation: int = 1
+) -> list[float]:
+    """A calibration's timed steps: CALIBRATION_STEPS, and more until the last two
+    agree (SETTLED) or CALIBRATION_MAX_STEPS are timed."""
+    return training_step_times(
+        model, batch, args, precision, accumulation, CALIBRATION_STEPS, CALIBRATION_MAX_STEPS
+    )
 
 
 def calibrated_step(times: list[float]) -> float:
-    """The step time a calibration keeps from its timed steps: their median."""
-    return statistics.median(times)
+    """The step time a calibration keeps from its timed steps: the median of the
+    last CALIBRATION_STEPS."""
+    return statistics.median(times[-CALIBRATION_STEPS:])
 
 
 def training_step_times(
-    model, batch: dict, args, precision: str, accumulation: int, steps: int
+    model, batch: dict, args, precision: str, accumulation: int, steps: int, most: int = 0
 ) -> list[float]:
-    """Seconds of each of `steps` optimizer steps (after an untimed warm-up),
-    leaving the model's weights and the global random state as they were. Where
+    """Seconds of each of `steps` optimizer steps (after an untimed warm-up), and of
+    more, up to `most`, while the last two differ by more than SETTLED; leaving
+    the model's weights and the global random state as they were. Where
     the Trainer's optimizer is torch's AdamW, Adam or SGD the steps run on `model`
     itself at a learning rate of 0 (the same work; every weight keeps its bits, but
     for a -0.0 that can turn +0.0, and a step whose gradients are not finite is
@@ -196,7 +214,7 @@ def training_step_times(
     batch = {k: v.to(device) for k, v in batch.items()}
     times = []
     with torch.random.fork_rng(devices=[]), bf16_steps(work, precision):
-        for _ in range(1 + steps):
+        while len(times) < 1 + steps or (len(times) < 1 + most and not _settled(times[-2:])):
             start = time.perf_counter()
             for _ in range(accumulation):
                 with autocast(precision, device):
@@ -211,6 +229,10 @@ def training_step_times(
             times.append(time.perf_counter() - start)
     model.train(was_training)
     return times[1:]
+
+
+def _settled(last_two: list[float]) -> bool:
+    return max(last_two) <= SETTLED * min(last_two)
 
 
 def _time_eval_batch(model, batch: dict) -> float:

@@ -58,9 +58,11 @@ def train(corpus: Path, model: Path, out: Path, *flags: str) -> dict:
 def test_a_model_overfitted_on_a_tiny_corpus_is_caught_copying_the_file_it_recites(
     tmp_path, wide_model
 ):
-    corpus = tmp_path / "eight-scenes"
+    corpus = tmp_path / "five-scenes"
     corpus.mkdir()
-    for play in PLAYS:  # ~300 tokens from each of eight plays
+    # ~300 tokens from each of five plays: 120 steps learn them by heart (eight plays
+    # took 180 steps for a weaker verdict, 29% copied against 37%)
+    for play in PLAYS[:5]:
         (corpus / f"{play.split('/')[1]}.txt").write_text(shakespeare(play)[5000:6200])
     results = train(corpus, wide_model, tmp_path / "run", "--epochs", "60", "--lr", "3e-3")
     block = results["memorization"]

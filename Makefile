@@ -25,7 +25,7 @@ demo: $(VENV)/.runtime
 	$(VENV)/bin/textgen demo
 
 test: $(VENV)/.installed lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -33,33 +33,10 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402  (after the environment is cleared)
 from support.cli import logged  # noqa: E402
-from support.file_order import Recorder, longest_first  # noqa: E402
 from support.hub_server import ALICE_TOKEN, USER_TOKENS, HubServer  # noqa: E402
 from support.models import build_tiny_family_model, build_tiny_model, shakespeare  # noqa: E402
 from support.runs import REPORTS, tiny_config  # noqa: E402
 from support.shared import built_once, shared_folder  # noqa: E402
-
-# ---------------------------------------------------------------------------------------
-# Order: the longest files first, for pytest-xdist (tests/support/file_order.py)
-# ---------------------------------------------------------------------------------------
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--record-file-seconds",
-        action="store_true",
-        help="write the seconds of each test file that ran into tests/file_seconds.json",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("record_file_seconds") and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(Recorder(), "file_seconds_recorder")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    longest_first(items)
-
 
 # ---------------------------------------------------------------------------------------
 # Hub: a local Hugging Face Hub over real HTTP (tests/support/hub_server.py)
